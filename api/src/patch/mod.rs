@@ -1,0 +1,1 @@
+//! Patches: JSON merge, JSON patch and strategic merge.

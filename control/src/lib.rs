@@ -1,0 +1,1 @@
+//! The wasmpod control plane.

@@ -1,0 +1,1 @@
+//! The wasmpod node daemon: joins a cluster and runs the pods bound to it.
