@@ -43,6 +43,11 @@ impl FieldError {
     pub fn immutable(field: impl Into<String>) -> Self {
         Self::forbidden(field, "field is immutable")
     }
+    /// The same error with another message (the reason is kept).
+    pub fn with_message(mut self, message: impl Into<String>) -> Self {
+        self.message = message.into();
+        self
+    }
     pub fn too_long(field: impl Into<String>, max: usize) -> Self {
         Self {
             field: field.into(),

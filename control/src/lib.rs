@@ -1,1 +1,8 @@
-//! The wasmpod control plane.
+//! The wasmpod control plane: the Kubernetes-compatible API server over a
+//! generic object store (SQLite or Postgres), and what runs beside it.
+
+pub mod apiserver;
+pub mod auth;
+pub mod bootstrap;
+pub mod server;
+pub mod store;

@@ -1,0 +1,144 @@
+//! The Kubernetes-compatible HTTP API: discovery, OpenAPI, and CRUD + watch
+//! for every kind of the registry, over the store. The only door to state.
+
+pub mod admission;
+pub mod body;
+pub mod discovery;
+pub mod namespace_finalizer;
+pub mod objects;
+pub mod openapi;
+pub mod request;
+pub mod response;
+pub mod subresources;
+pub mod table;
+pub mod watch;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{Path, Request, State};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use http::StatusCode;
+use serde_json::Value;
+use wasmpod_api::ApiError;
+
+use crate::auth;
+use crate::store::Store;
+use request::{ResourceRequest, SubresourceName, Verb};
+use response::{ErrorResponse, bytes_response, json_response};
+
+/// Shared state of every request handler.
+#[derive(Clone)]
+pub struct ApiState {
+    pub store: Store,
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    /// Wakes the namespace finalizer when a namespace starts terminating.
+    namespace_deleted: tokio::sync::mpsc::UnboundedSender<String>,
+}
+
+impl ApiState {
+    pub fn new(store: Store, namespace_deleted: tokio::sync::mpsc::UnboundedSender<String>) -> Self {
+        Self { store, inner: Arc::new(Inner { namespace_deleted }) }
+    }
+
+    pub(crate) fn namespace_terminating(&self, name: &str) {
+        // The finalizer also scans for terminating namespaces at start, so a
+        // closed channel during shutdown loses nothing.
+        let _ = self.inner.namespace_deleted.send(name.to_string());
+    }
+}
+
+/// The API's routes. Authentication and authorization wrap all of them.
+pub fn router(state: ApiState) -> Router {
+    Router::new()
+        .route("/version", get(|| async { json(discovery::version()) }))
+        .route("/api", get(|| async { json(discovery::api_versions()) }))
+        .route("/apis", get(|| async { json(discovery::api_group_list()) }))
+        .route("/api/{version}", get(|Path(v): Path<String>| async move { found(discovery::resource_list("", &v)) }))
+        .route("/apis/{group}", get(|Path(g): Path<String>| async move { found(discovery::api_group(&g)) }))
+        .route(
+            "/apis/{group}/{version}",
+            get(|Path((g, v)): Path<(String, String)>| async move { found(discovery::resource_list(&g, &v)) }),
+        )
+        .route("/openapi/v3", get(|| async { json(openapi::index()) }))
+        .route("/openapi/v3/{*path}", get(openapi_document))
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/livez", get(|| async { "ok" }))
+        .route("/readyz", get(readyz))
+        .fallback(resource)
+        .layer(axum::middleware::from_fn(auth::authenticate))
+        .with_state(state)
+}
+
+fn json(v: Value) -> Response {
+    json_response(StatusCode::OK, &v)
+}
+
+fn found(v: Option<Value>) -> Response {
+    match v {
+        Some(v) => json(v),
+        None => ErrorResponse(ApiError::NotFound {
+            target: Default::default(),
+            message: "the server could not find the requested resource".into(),
+        })
+        .into_response(),
+    }
+}
+
+async fn openapi_document(Path(path): Path<String>) -> Response {
+    match openapi::document(&path) {
+        Some(doc) => bytes_response(StatusCode::OK, Body::from((*doc).clone())),
+        None => found(None),
+    }
+}
+
+async fn readyz(State(state): State<ApiState>) -> Response {
+    match state.store.get(&crate::store::Key::new("namespaces", "", "default")).await {
+        Ok(_) => "ok".into_response(),
+        Err(e) => (StatusCode::SERVICE_UNAVAILABLE, format!("store: {e}")).into_response(),
+    }
+}
+
+/// Every `/api/...` and `/apis/...` resource request.
+async fn resource(State(state): State<ApiState>, request: Request) -> Response {
+    let (parts, body) = request.into_parts();
+    let req = match request::parse(&parts.method, parts.uri.path(), parts.uri.query()) {
+        Ok(Some(r)) => r,
+        Ok(None) => return found(None),
+        Err(e) => return ErrorResponse(e).into_response(),
+    };
+    let span = tracing::debug_span!("request", verb = ?req.verb, resource = req.resource.plural, name = ?req.name);
+    let _guard = span.enter();
+    drop(_guard);
+    match dispatch(&state, req, &parts.headers, body).await {
+        Ok(resp) => resp,
+        Err(e) => ErrorResponse(e).into_response(),
+    }
+}
+
+async fn dispatch(
+    state: &ApiState,
+    req: ResourceRequest,
+    headers: &http::HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    match (req.subresource, req.verb) {
+        (None, Verb::Get) => objects::get(state, &req, headers).await,
+        (None, Verb::List) => objects::list(state, &req, headers).await,
+        (None, Verb::Watch) => watch::watch(state, &req, headers).await,
+        (None, Verb::Create) => objects::create(state, &req, headers, body).await,
+        (None, Verb::Update) => objects::update(state, &req, headers, body).await,
+        (None, Verb::Patch) => objects::patch(state, &req, headers, body).await,
+        (None, Verb::Delete) => objects::delete(state, &req, body).await,
+        (None, Verb::DeleteCollection) => objects::delete_collection(state, &req, body).await,
+        (Some(SubresourceName::Stored(sub)), verb) => subresources::handle(state, &req, sub, verb, headers, body).await,
+        (Some(SubresourceName::Log), _) => Err(ApiError::ServiceUnavailable(
+            "pod logs are served by the pod's node; no node serves this pod".into(),
+        )),
+    }
+}

@@ -1,0 +1,51 @@
+//! What exists from a cluster's first start: the system namespaces and the
+//! `kubernetes` Service in `default` that points at the API server.
+
+use serde_json::json;
+use wasmpod_api::ApiError;
+use wasmpod_api::registry::by_kind;
+
+use crate::apiserver::ApiState;
+use crate::apiserver::admission::KUBERNETES_SERVICE_IP;
+use crate::apiserver::objects::create_object;
+
+pub const SYSTEM_NAMESPACES: &[&str] = &["default", "kube-system", "kube-public", "kube-node-lease"];
+
+/// Creates whatever of the initial objects is missing. Safe to run at every
+/// start and from several API servers at once.
+pub async fn ensure(state: &ApiState, api_port: u16) -> Result<(), ApiError> {
+    for ns in SYSTEM_NAMESPACES {
+        let obj = json!({ "apiVersion": "v1", "kind": "Namespace", "metadata": { "name": ns } });
+        create_if_missing(state, "Namespace", "", obj).await?;
+    }
+    let service = json!({
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": { "name": "kubernetes", "labels": { "component": "apiserver", "provider": "kubernetes" } },
+        "spec": {
+            "clusterIP": KUBERNETES_SERVICE_IP,
+            "ports": [{ "name": "https", "port": 443, "protocol": "TCP", "targetPort": api_port }],
+            "sessionAffinity": "None",
+            "type": "ClusterIP",
+        },
+    });
+    create_if_missing(state, "Service", "default", service).await?;
+    let endpoints = json!({
+        "apiVersion": "v1",
+        "kind": "Endpoints",
+        "metadata": { "name": "kubernetes", "labels": { "endpointslice.kubernetes.io/skip-mirror": "true" } },
+        "subsets": [{
+            "addresses": [{ "ip": "127.0.0.1" }],
+            "ports": [{ "name": "https", "port": api_port, "protocol": "TCP" }],
+        }],
+    });
+    create_if_missing(state, "Endpoints", "default", endpoints).await
+}
+
+async fn create_if_missing(state: &ApiState, kind: &str, ns: &str, obj: serde_json::Value) -> Result<(), ApiError> {
+    let resource = by_kind("v1", kind).ok_or_else(|| ApiError::Internal(format!("kind {kind} is not registered")))?;
+    match create_object(state, resource, ns, obj, false).await {
+        Ok(_) | Err(ApiError::AlreadyExists { .. }) => Ok(()),
+        Err(e) => Err(e),
+    }
+}
