@@ -14,12 +14,19 @@ pub struct DataDir {
 
 impl DataDir {
     pub fn open(path: &Path) -> anyhow::Result<DataDir> {
-        std::fs::create_dir_all(path).with_context(|| format!("creating data dir {}", path.display()))?;
-        let path = path.canonicalize().with_context(|| format!("resolving {}", path.display()))?;
+        std::fs::create_dir_all(path)
+            .with_context(|| format!("creating data dir {}", path.display()))?;
+        let path = path
+            .canonicalize()
+            .with_context(|| format!("resolving {}", path.display()))?;
         let lock_path = path.join("lock");
-        let lock = File::create(&lock_path).with_context(|| format!("creating {}", lock_path.display()))?;
+        let lock = File::create(&lock_path)
+            .with_context(|| format!("creating {}", lock_path.display()))?;
         lock.try_lock().map_err(|_| {
-            anyhow::anyhow!("data dir {} is in use by another wasmpod process", path.display())
+            anyhow::anyhow!(
+                "data dir {} is in use by another wasmpod process",
+                path.display()
+            )
         })?;
         Ok(DataDir { path, _lock: lock })
     }

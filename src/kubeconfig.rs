@@ -13,8 +13,16 @@ pub fn path(data_dir: &Path) -> PathBuf {
 /// The kubeconfig text for an API served at `addr`.
 pub fn render(addr: SocketAddr) -> String {
     // A wildcard listen address is reachable on loopback.
-    let host = if addr.ip().is_unspecified() { "127.0.0.1".to_string() } else { addr.ip().to_string() };
-    let host = if addr.is_ipv6() && !addr.ip().is_unspecified() { format!("[{host}]") } else { host };
+    let host = if addr.ip().is_unspecified() {
+        "127.0.0.1".to_string()
+    } else {
+        addr.ip().to_string()
+    };
+    let host = if addr.is_ipv6() && !addr.ip().is_unspecified() {
+        format!("[{host}]")
+    } else {
+        host
+    };
     format!(
         "apiVersion: v1
 kind: Config
@@ -47,7 +55,10 @@ pub fn write(data_dir: &Path, addr: SocketAddr) -> anyhow::Result<PathBuf> {
 pub fn read(data_dir: &Path) -> anyhow::Result<String> {
     let p = path(data_dir);
     std::fs::read_to_string(&p).with_context(|| {
-        format!("reading {} (start `wasmpod up` or `wasmpod server` with this data dir first)", p.display())
+        format!(
+            "reading {} (start `wasmpod up` or `wasmpod server` with this data dir first)",
+            p.display()
+        )
     })
 }
 

@@ -26,7 +26,10 @@ pub async fn run(opts: Options) -> anyhow::Result<()> {
         listen: opts.listen,
         datastore,
         data_dir: data.path.clone(),
-        store: StoreOptions { watch_window: opts.watch_window, ..StoreOptions::default() },
+        store: StoreOptions {
+            watch_window: opts.watch_window,
+            ..StoreOptions::default()
+        },
     };
     let server = Server::bind(config).await?;
     let kubeconfig = kubeconfig::write(&data.path, server.addr)?;

@@ -5,7 +5,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::manifests::pod;
+use common::manifests::{deployment, pod};
 use common::table::{columns, header, names, row};
 use common::{Cluster, namespace, unique};
 use serde_json::{Value, json};
@@ -101,14 +101,7 @@ fn get_name_prints_kind_slash_name() {
     let (c, ns) = namespace("get-name");
     c.kubectl_ok_stdin(&["create", "-n", &ns, "-f", "-"], &pod("a", &[]));
     c.kubectl_ok_stdin(&["create", "-n", &ns, "-f", "-"], &pod("b", &[]));
-    c.kubectl_ok(&[
-        "create",
-        "deployment",
-        "web",
-        "-n",
-        &ns,
-        "--image=file:///app.wasm",
-    ]);
+    c.kubectl_ok_stdin(&["apply", "-n", &ns, "-f", "-"], &deployment("web", 1));
     assert_eq!(
         names(&c.kubectl_ok(&["get", "pods", "-n", &ns, "-o", "name"])),
         ["pod/a", "pod/b"]

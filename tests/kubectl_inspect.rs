@@ -4,6 +4,7 @@
 
 mod common;
 
+use common::manifests::deployment;
 use common::{Cluster, namespace, unique};
 use serde_json::{Value, json};
 
@@ -64,15 +65,7 @@ spec:
 #[test]
 fn describe_deployment_shows_replicas_selector_and_template() {
     let (c, ns) = namespace("describe-deploy");
-    c.kubectl_ok(&[
-        "create",
-        "deployment",
-        "web",
-        "-n",
-        &ns,
-        "--image=file:///app.wasm",
-        "--replicas=3",
-    ]);
+    c.kubectl_ok_stdin(&["apply", "-n", &ns, "-f", "-"], &deployment("web", 3));
     let out = c.kubectl_ok(&["describe", "deployment", "web", "-n", &ns]);
     assert_field(&out, "Name:", "web");
     assert_field(&out, "Selector:", "app=web");

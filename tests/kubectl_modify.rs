@@ -5,9 +5,9 @@
 
 mod common;
 
-use common::manifests::{configmap, write};
+use common::manifests::{configmap, deployment, write};
 use common::{Cluster, namespace, unique};
-use serde_json::Value;
+use serde_json::{Value, json};
 
 /// The container names of a Deployment's pod template.
 fn container_names(deploy: &Value) -> Vec<String> {
@@ -25,15 +25,12 @@ fn container_names(deploy: &Value) -> Vec<String> {
 fn delete_by_name_by_file_by_label_and_all() {
     let (c, ns) = namespace("delete");
     for (name, group) in [("a", "x"), ("b", "x"), ("c", "y"), ("d", "y")] {
-        c.kubectl_ok(&["create", "configmap", name, "-n", &ns, "--from-literal=k=v"]);
-        c.kubectl_ok(&[
-            "label",
-            "configmap",
-            name,
-            "-n",
-            &ns,
-            &format!("group={group}"),
-        ]);
+        c.post(
+            &format!("/api/v1/namespaces/{ns}/configmaps"),
+            &json!({"apiVersion": "v1", "kind": "ConfigMap",
+                    "metadata": {"name": name, "labels": {"group": group}}, "data": {"k": "v"}}),
+        )
+        .expect(201);
     }
     assert_eq!(
         c.kubectl_ok(&["delete", "configmap", "a", "-n", &ns])
@@ -88,28 +85,18 @@ fn delete_by_name_by_file_by_label_and_all() {
 fn deleting_a_namespace_removes_its_objects_and_then_the_namespace() {
     let c = Cluster::shared();
     let ns = unique("doomed");
-    assert_eq!(
-        c.kubectl_ok(&["create", "namespace", &ns]).trim(),
-        format!("namespace/{ns} created")
+    c.apply(&format!(
+        "apiVersion: v1\nkind: Namespace\nmetadata: {{name: {ns}}}\n"
+    ));
+    c.kubectl_ok_stdin(
+        &["apply", "-n", &ns, "-f", "-"],
+        &configmap("cm", &[("k", "v")]),
     );
-    c.kubectl_ok(&["create", "configmap", "cm", "-n", &ns, "--from-literal=k=v"]);
-    c.kubectl_ok(&[
-        "create",
-        "secret",
-        "generic",
-        "s",
-        "-n",
-        &ns,
-        "--from-literal=k=v",
-    ]);
-    c.kubectl_ok(&[
-        "create",
-        "deployment",
-        "web",
-        "-n",
-        &ns,
-        "--image=file:///app.wasm",
-    ]);
+    c.kubectl_ok_stdin(
+        &["apply", "-n", &ns, "-f", "-"],
+        "apiVersion: v1\nkind: Secret\nmetadata: {name: s}\nstringData: {k: v}\n",
+    );
+    c.kubectl_ok_stdin(&["apply", "-n", &ns, "-f", "-"], &deployment("web", 1));
     c.kubectl_ok_stdin(
         &["create", "-n", &ns, "-f", "-"],
         "apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec: {containers: [{name: app, image: file:///app.wasm}]}\n",
@@ -134,14 +121,7 @@ fn deleting_a_namespace_removes_its_objects_and_then_the_namespace() {
             list.text
         );
     }
-    let create = c.kubectl_err(&[
-        "create",
-        "configmap",
-        "late",
-        "-n",
-        &ns,
-        "--from-literal=k=v",
-    ]);
+    let create = c.kubectl_err_stdin(&["create", "-n", &ns, "-f", "-"], &configmap("late", &[]));
     assert!(
         create.contains("NotFound"),
         "no objects in a deleted namespace: {create}"
@@ -174,14 +154,7 @@ fn label_adds_refuses_silent_overwrite_and_removes() {
     let labels = c.get_json(&ns, "pod/web")["metadata"]["labels"].clone();
     assert_eq!(labels, serde_json::json!({"app": "web"}));
 
-    c.kubectl_ok(&[
-        "create",
-        "deployment",
-        "d",
-        "-n",
-        &ns,
-        "--image=file:///app.wasm",
-    ]);
+    c.kubectl_ok_stdin(&["apply", "-n", &ns, "-f", "-"], &deployment("d", 1));
     c.kubectl_ok(&["label", "deployments,pods", "--all", "-n", &ns, "team=edge"]);
     assert_eq!(
         c.jsonpath(&ns, "deployment/d", "{.metadata.labels.team}"),
@@ -209,14 +182,7 @@ fn label_adds_refuses_silent_overwrite_and_removes() {
 #[test]
 fn annotate_adds_refuses_silent_overwrite_and_removes() {
     let (c, ns) = namespace("annotate");
-    c.kubectl_ok(&[
-        "create",
-        "deployment",
-        "web",
-        "-n",
-        &ns,
-        "--image=file:///app.wasm",
-    ]);
+    c.kubectl_ok_stdin(&["apply", "-n", &ns, "-f", "-"], &deployment("web", 1));
     assert_eq!(
         c.kubectl_ok(&[
             "annotate",
@@ -347,15 +313,7 @@ fn patch_merge_replaces_lists_and_null_removes_keys() {
         "a JSON merge patch replaces the list"
     );
     assert_eq!(d["spec"]["replicas"], 2);
-    c.kubectl_ok(&[
-        "create",
-        "configmap",
-        "cm",
-        "-n",
-        &ns,
-        "--from-literal=a=1",
-        "--from-literal=b=2",
-    ]);
+    c.create_configmap(&ns, "cm", json!({"a": "1", "b": "2"}));
     c.kubectl_ok(&[
         "patch",
         "configmap",
@@ -417,22 +375,8 @@ fn patch_json_applies_operations_in_order() {
 #[test]
 fn edit_saves_what_the_editor_changed() {
     let (c, ns) = namespace("edit");
-    c.kubectl_ok(&[
-        "create",
-        "configmap",
-        "settings",
-        "-n",
-        &ns,
-        "--from-literal=color=blue",
-    ]);
-    c.kubectl_ok(&[
-        "create",
-        "deployment",
-        "web",
-        "-n",
-        &ns,
-        "--image=file:///app.wasm",
-    ]);
+    c.create_configmap(&ns, "settings", json!({"color": "blue"}));
+    c.kubectl_ok_stdin(&["apply", "-n", &ns, "-f", "-"], &deployment("web", 1));
     let dir = c.scratch_dir(&ns);
     let script = dir.join("editor.sh");
     std::fs::write(
@@ -507,14 +451,7 @@ fn create_generators_make_namespace_configmap_and_secret() {
 #[test]
 fn scale_sets_replicas_through_the_scale_subresource() {
     let (c, ns) = namespace("scale");
-    c.kubectl_ok(&[
-        "create",
-        "deployment",
-        "web",
-        "-n",
-        &ns,
-        "--image=file:///app.wasm",
-    ]);
+    c.kubectl_ok_stdin(&["apply", "-n", &ns, "-f", "-"], &deployment("web", 1));
     assert_eq!(
         c.kubectl_ok(&["scale", "deployment/web", "-n", &ns, "--replicas=5"])
             .trim(),

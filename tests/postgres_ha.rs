@@ -5,6 +5,7 @@ mod common;
 
 use std::time::Duration;
 
+use common::manifests::deployment;
 use common::postgres::PgSchema;
 use common::{Cluster, unique};
 use serde_json::json;
@@ -95,15 +96,10 @@ fn kubectl_works_against_a_postgres_backed_server() {
     let schema = PgSchema::create();
     let c = Cluster::start_with(Some(schema.datastore_url()));
     let ns = unique("pg-kubectl");
-    c.kubectl_ok(&["create", "namespace", &ns]);
-    c.kubectl_ok(&[
-        "create",
-        "deployment",
-        "web",
-        "-n",
-        &ns,
-        "--image=file:///app.wasm",
-    ]);
+    c.apply(&format!(
+        "apiVersion: v1\nkind: Namespace\nmetadata: {{name: {ns}}}\n"
+    ));
+    c.kubectl_ok_stdin(&["apply", "-n", &ns, "-f", "-"], &deployment("web", 1));
     c.kubectl_ok(&["scale", "deployment/web", "-n", &ns, "--replicas=3"]);
     let replicas = c.kubectl_ok(&[
         "get",

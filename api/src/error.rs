@@ -17,9 +17,17 @@ pub struct FieldError {
 
 impl FieldError {
     pub fn required(field: impl Into<String>) -> Self {
-        Self { field: field.into(), reason: "FieldValueRequired", message: "Required value".into() }
+        Self {
+            field: field.into(),
+            reason: "FieldValueRequired",
+            message: "Required value".into(),
+        }
     }
-    pub fn invalid(field: impl Into<String>, value: impl std::fmt::Display, detail: impl std::fmt::Display) -> Self {
+    pub fn invalid(
+        field: impl Into<String>,
+        value: impl std::fmt::Display,
+        detail: impl std::fmt::Display,
+    ) -> Self {
         Self {
             field: field.into(),
             reason: "FieldValueInvalid",
@@ -27,10 +35,22 @@ impl FieldError {
         }
     }
     pub fn duplicate(field: impl Into<String>, value: impl std::fmt::Display) -> Self {
-        Self { field: field.into(), reason: "FieldValueDuplicate", message: format!("Duplicate value: \"{value}\"") }
+        Self {
+            field: field.into(),
+            reason: "FieldValueDuplicate",
+            message: format!("Duplicate value: \"{value}\""),
+        }
     }
-    pub fn not_supported(field: impl Into<String>, value: impl std::fmt::Display, supported: &[&str]) -> Self {
-        let list = supported.iter().map(|s| format!("\"{s}\"")).collect::<Vec<_>>().join(", ");
+    pub fn not_supported(
+        field: impl Into<String>,
+        value: impl std::fmt::Display,
+        supported: &[&str],
+    ) -> Self {
+        let list = supported
+            .iter()
+            .map(|s| format!("\"{s}\""))
+            .collect::<Vec<_>>()
+            .join(", ");
         Self {
             field: field.into(),
             reason: "FieldValueNotSupported",
@@ -38,7 +58,11 @@ impl FieldError {
         }
     }
     pub fn forbidden(field: impl Into<String>, detail: impl Into<String>) -> Self {
-        Self { field: field.into(), reason: "FieldValueForbidden", message: format!("Forbidden: {}", detail.into()) }
+        Self {
+            field: field.into(),
+            reason: "FieldValueForbidden",
+            message: format!("Forbidden: {}", detail.into()),
+        }
     }
     pub fn immutable(field: impl Into<String>) -> Self {
         Self::forbidden(field, "field is immutable")
@@ -83,7 +107,11 @@ pub enum ApiError {
     #[error("{message}")]
     Conflict { target: Target, message: String },
     #[error("{message}")]
-    Invalid { target: Target, message: String, causes: Vec<FieldError> },
+    Invalid {
+        target: Target,
+        message: String,
+        causes: Vec<FieldError>,
+    },
     #[error("{0}")]
     Forbidden(String),
     #[error("{0}")]
@@ -111,21 +139,33 @@ impl ApiError {
     pub fn not_found(group: &str, resource: &str, name: &str) -> Self {
         let qualified = qualified(group, resource);
         ApiError::NotFound {
-            target: Target { group: group.into(), kind: resource.into(), name: name.into() },
+            target: Target {
+                group: group.into(),
+                kind: resource.into(),
+                name: name.into(),
+            },
             message: format!("{qualified} \"{name}\" not found"),
         }
     }
     pub fn already_exists(group: &str, resource: &str, name: &str) -> Self {
         let qualified = qualified(group, resource);
         ApiError::AlreadyExists {
-            target: Target { group: group.into(), kind: resource.into(), name: name.into() },
+            target: Target {
+                group: group.into(),
+                kind: resource.into(),
+                name: name.into(),
+            },
             message: format!("{qualified} \"{name}\" already exists"),
         }
     }
     pub fn conflict(group: &str, resource: &str, name: &str, detail: &str) -> Self {
         let qualified = qualified(group, resource);
         ApiError::Conflict {
-            target: Target { group: group.into(), kind: resource.into(), name: name.into() },
+            target: Target {
+                group: group.into(),
+                kind: resource.into(),
+                name: name.into(),
+            },
             message: format!("Operation cannot be fulfilled on {qualified} \"{name}\": {detail}"),
         }
     }
@@ -133,9 +173,17 @@ impl ApiError {
     /// `Pod "x" is invalid: spec.containers[0].name: Required value`.
     pub fn invalid(group: &str, kind: &str, name: &str, causes: Vec<FieldError>) -> Self {
         let list = causes.iter().map(ToString::to_string).collect::<Vec<_>>();
-        let body = if list.len() == 1 { list[0].clone() } else { format!("[{}]", list.join(", ")) };
+        let body = if list.len() == 1 {
+            list[0].clone()
+        } else {
+            format!("[{}]", list.join(", "))
+        };
         ApiError::Invalid {
-            target: Target { group: group.into(), kind: kind.into(), name: name.into() },
+            target: Target {
+                group: group.into(),
+                kind: kind.into(),
+                name: name.into(),
+            },
             message: format!("{kind} \"{name}\" is invalid: {body}"),
             causes,
         }
@@ -216,7 +264,11 @@ impl ApiError {
 }
 
 fn qualified(group: &str, resource: &str) -> String {
-    if group.is_empty() { resource.to_string() } else { format!("{resource}.{group}") }
+    if group.is_empty() {
+        resource.to_string()
+    } else {
+        format!("{resource}.{group}")
+    }
 }
 
 #[cfg(test)]
@@ -229,7 +281,10 @@ mod tests {
             "",
             "Pod",
             "web",
-            vec![FieldError::required("spec.containers[0].name"), FieldError::required("spec.containers[0].image")],
+            vec![
+                FieldError::required("spec.containers[0].name"),
+                FieldError::required("spec.containers[0].image"),
+            ],
         );
         let status = err.to_status();
         assert_eq!(status["code"], 422);
@@ -238,7 +293,10 @@ mod tests {
             status["message"],
             "Pod \"web\" is invalid: [spec.containers[0].name: Required value, spec.containers[0].image: Required value]"
         );
-        assert_eq!(status["details"]["causes"][1]["field"], "spec.containers[0].image");
+        assert_eq!(
+            status["details"]["causes"][1]["field"],
+            "spec.containers[0].image"
+        );
     }
 
     #[test]

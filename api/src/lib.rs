@@ -6,6 +6,7 @@
 //! Resource types are the upstream Kubernetes types of `k8s-openapi`
 //! (API level v1.32), so manifests written for Kubernetes decode unchanged.
 
+pub mod defaults;
 pub mod error;
 pub mod meta;
 pub mod object;
@@ -15,7 +16,6 @@ pub mod schema;
 pub mod selector;
 pub mod strict;
 pub mod validation;
-pub mod defaults;
 
 pub use error::{ApiError, FieldError};
 pub use k8s_openapi;

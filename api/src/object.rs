@@ -45,10 +45,15 @@ pub fn admit<T: ApiObject>(new: Value, old: Option<&Value>) -> Result<Value, Adm
         Some(v) => Some(decode(v.clone())?),
         None => None,
     };
-    let namespaced = std::any::TypeId::of::<T::Scope>() == std::any::TypeId::of::<k8s_openapi::NamespaceResourceScope>();
-    let mut errors = crate::validation::meta::validate_object_meta(object.metadata(), T::KIND, namespaced);
+    let namespaced = std::any::TypeId::of::<T::Scope>()
+        == std::any::TypeId::of::<k8s_openapi::NamespaceResourceScope>();
+    let mut errors =
+        crate::validation::meta::validate_object_meta(object.metadata(), T::KIND, namespaced);
     if let Some(old) = &old {
-        errors.extend(crate::validation::meta::validate_meta_update(object.metadata(), old.metadata()));
+        errors.extend(crate::validation::meta::validate_meta_update(
+            object.metadata(),
+            old.metadata(),
+        ));
     }
     errors.extend(object.validate(old.as_ref()));
     if !errors.is_empty() {
@@ -62,7 +67,11 @@ pub fn decode<T: ApiObject>(value: Value) -> Result<T, AdmitError> {
     serde_path_to_error::deserialize(value).map_err(|e| {
         let path = e.path().to_string();
         let inner = e.into_inner();
-        let detail = if path == "." { inner.to_string() } else { format!("{path}: {inner}") };
+        let detail = if path == "." {
+            inner.to_string()
+        } else {
+            format!("{path}: {inner}")
+        };
         AdmitError::Decode(format!(
             "{kind} in version \"{version}\" cannot be handled as a {kind}: {detail}",
             kind = T::KIND,
@@ -85,7 +94,10 @@ macro_rules! api_objects {
     )*};
 }
 
-use k8s_openapi::api::{apps::v1 as apps, batch::v1 as batch, coordination::v1 as coordination, core::v1 as core, rbac::v1 as rbac};
+use k8s_openapi::api::{
+    apps::v1 as apps, batch::v1 as batch, coordination::v1 as coordination, core::v1 as core,
+    rbac::v1 as rbac,
+};
 
 api_objects! {
     core::Namespace => namespace,

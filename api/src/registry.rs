@@ -91,11 +91,19 @@ impl std::fmt::Debug for ResourceType {
 impl ResourceType {
     /// `v1` or `apps/v1`.
     pub fn api_version(&self) -> String {
-        if self.group.is_empty() { self.version.to_string() } else { format!("{}/{}", self.group, self.version) }
+        if self.group.is_empty() {
+            self.version.to_string()
+        } else {
+            format!("{}/{}", self.group, self.version)
+        }
     }
     /// The store key space: `pods`, `deployments.apps`.
     pub fn key(&self) -> String {
-        if self.group.is_empty() { self.plural.to_string() } else { format!("{}.{}", self.plural, self.group) }
+        if self.group.is_empty() {
+            self.plural.to_string()
+        } else {
+            format!("{}.{}", self.plural, self.group)
+        }
     }
     pub fn list_kind(&self) -> String {
         format!("{}List", self.kind)
@@ -197,22 +205,36 @@ pub static RESOURCES: &[ResourceType] = &[
 ];
 
 /// The groups served, in discovery order, each with its one version.
-pub const GROUPS: &[&str] = &["apps", "batch", "coordination.k8s.io", "rbac.authorization.k8s.io"];
+pub const GROUPS: &[&str] = &[
+    "apps",
+    "batch",
+    "coordination.k8s.io",
+    "rbac.authorization.k8s.io",
+];
 
 /// Finds a resource by group, version and plural.
 pub fn by_plural(group: &str, version: &str, plural: &str) -> Option<&'static ResourceType> {
-    RESOURCES.iter().find(|r| r.group == group && r.version == version && r.plural == plural)
+    RESOURCES
+        .iter()
+        .find(|r| r.group == group && r.version == version && r.plural == plural)
 }
 
 /// Finds a resource by apiVersion (`v1`, `apps/v1`) and kind.
 pub fn by_kind(api_version: &str, kind: &str) -> Option<&'static ResourceType> {
     let (group, version) = split_api_version(api_version);
-    RESOURCES.iter().find(|r| r.group == group && r.version == version && r.kind == kind)
+    RESOURCES
+        .iter()
+        .find(|r| r.group == group && r.version == version && r.kind == kind)
 }
 
 /// The resources of one group-version.
-pub fn in_group_version<'a>(group: &'a str, version: &'a str) -> impl Iterator<Item = &'static ResourceType> + 'a {
-    RESOURCES.iter().filter(move |r| r.group == group && r.version == version)
+pub fn in_group_version<'a>(
+    group: &'a str,
+    version: &'a str,
+) -> impl Iterator<Item = &'static ResourceType> + 'a {
+    RESOURCES
+        .iter()
+        .filter(move |r| r.group == group && r.version == version)
 }
 
 /// `apps/v1` -> (`apps`, `v1`); `v1` -> (``, `v1`).
@@ -238,13 +260,20 @@ mod tests {
     #[test]
     fn every_group_is_listed() {
         for r in RESOURCES {
-            assert!(r.group.is_empty() || GROUPS.contains(&r.group), "{} not in GROUPS", r.group);
+            assert!(
+                r.group.is_empty() || GROUPS.contains(&r.group),
+                "{} not in GROUPS",
+                r.group
+            );
         }
     }
 
     #[test]
     fn lookups_find_kinds() {
-        assert_eq!(by_kind("apps/v1", "Deployment").map(|r| r.plural), Some("deployments"));
+        assert_eq!(
+            by_kind("apps/v1", "Deployment").map(|r| r.plural),
+            Some("deployments")
+        );
         assert_eq!(by_plural("", "v1", "pods").map(|r| r.kind), Some("Pod"));
         assert!(by_kind("apps/v1", "Pod").is_none());
     }

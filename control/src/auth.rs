@@ -18,7 +18,10 @@ pub struct UserInfo {
 
 impl UserInfo {
     pub fn admin() -> Self {
-        Self { name: "admin".into(), groups: vec!["system:masters".into(), "system:authenticated".into()] }
+        Self {
+            name: "admin".into(),
+            groups: vec!["system:masters".into(), "system:authenticated".into()],
+        }
     }
 }
 

@@ -1,5 +1,5 @@
 //! What exists from a cluster's first start: the system namespaces and the
-//! `kubernetes` Service in `default` that points at the API server.
+//! `kubernetes` Service in `default` that stands for the API server.
 
 use serde_json::json;
 use wasmpod_api::ApiError;
@@ -9,7 +9,8 @@ use crate::apiserver::ApiState;
 use crate::apiserver::admission::KUBERNETES_SERVICE_IP;
 use crate::apiserver::objects::create_object;
 
-pub const SYSTEM_NAMESPACES: &[&str] = &["default", "kube-system", "kube-public", "kube-node-lease"];
+pub const SYSTEM_NAMESPACES: &[&str] =
+    &["default", "kube-system", "kube-public", "kube-node-lease"];
 
 /// Creates whatever of the initial objects is missing. Safe to run at every
 /// start and from several API servers at once.
@@ -29,21 +30,19 @@ pub async fn ensure(state: &ApiState, api_port: u16) -> Result<(), ApiError> {
             "type": "ClusterIP",
         },
     });
-    create_if_missing(state, "Service", "default", service).await?;
-    let endpoints = json!({
-        "apiVersion": "v1",
-        "kind": "Endpoints",
-        "metadata": { "name": "kubernetes", "labels": { "endpointslice.kubernetes.io/skip-mirror": "true" } },
-        "subsets": [{
-            "addresses": [{ "ip": "127.0.0.1" }],
-            "ports": [{ "name": "https", "port": api_port, "protocol": "TCP" }],
-        }],
-    });
-    create_if_missing(state, "Endpoints", "default", endpoints).await
+    // Its Endpoints are left to the networking layer: the API often listens
+    // on loopback, which is not a valid endpoint address.
+    create_if_missing(state, "Service", "default", service).await
 }
 
-async fn create_if_missing(state: &ApiState, kind: &str, ns: &str, obj: serde_json::Value) -> Result<(), ApiError> {
-    let resource = by_kind("v1", kind).ok_or_else(|| ApiError::Internal(format!("kind {kind} is not registered")))?;
+async fn create_if_missing(
+    state: &ApiState,
+    kind: &str,
+    ns: &str,
+    obj: serde_json::Value,
+) -> Result<(), ApiError> {
+    let resource = by_kind("v1", kind)
+        .ok_or_else(|| ApiError::Internal(format!("kind {kind} is not registered")))?;
     match create_object(state, resource, ns, obj, false).await {
         Ok(_) | Err(ApiError::AlreadyExists { .. }) => Ok(()),
         Err(e) => Err(e),

@@ -47,23 +47,44 @@ impl Server {
     /// Opens the store, binds the listener and creates the initial objects.
     pub async fn bind(config: ServerConfig) -> Result<Server, ServerError> {
         let store = Store::open(&config.datastore, config.store.clone()).await?;
-        let listener = TcpListener::bind(config.listen)
-            .await
-            .map_err(|source| ServerError::Listen { addr: config.listen, source })?;
-        let addr = listener.local_addr().map_err(|source| ServerError::Listen { addr: config.listen, source })?;
+        let listener =
+            TcpListener::bind(config.listen)
+                .await
+                .map_err(|source| ServerError::Listen {
+                    addr: config.listen,
+                    source,
+                })?;
+        let addr = listener
+            .local_addr()
+            .map_err(|source| ServerError::Listen {
+                addr: config.listen,
+                source,
+            })?;
         let (ns_tx, ns_rx) = tokio::sync::mpsc::unbounded_channel();
         let state = ApiState::new(store, ns_tx);
-        crate::bootstrap::ensure(&state, addr.port()).await.map_err(ServerError::Bootstrap)?;
+        crate::bootstrap::ensure(&state, addr.port())
+            .await
+            .map_err(ServerError::Bootstrap)?;
         tokio::spawn(apiserver::namespace_finalizer::run(state.clone(), ns_rx));
-        Ok(Server { addr, state, listener })
+        Ok(Server {
+            addr,
+            state,
+            listener,
+        })
     }
 
     /// Serves until `shutdown` completes, then closes the store.
-    pub async fn serve(self, shutdown: impl Future<Output = ()> + Send + 'static) -> Result<(), ServerError> {
+    pub async fn serve(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> Result<(), ServerError> {
         let store = self.state.store.clone();
         tracing::info!(addr = %self.addr, "API server listening");
         let app = apiserver::router(self.state);
-        let result = axum::serve(self.listener, app).with_graceful_shutdown(shutdown).await.map_err(ServerError::Serve);
+        let result = axum::serve(self.listener, app)
+            .with_graceful_shutdown(shutdown)
+            .await
+            .map_err(ServerError::Serve);
         store.close().await;
         result
     }

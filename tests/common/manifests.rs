@@ -33,3 +33,23 @@ pub fn write(dir: &Path, file: &str, text: &str) -> String {
     std::fs::write(&path, text).expect("writing a manifest");
     path.display().to_string()
 }
+
+/// A one-container Deployment whose pods are labelled `app: <name>`, as
+/// `kubectl create deployment <name> --image=file:///app.wasm` makes it.
+pub fn deployment(name: &str, replicas: u32) -> String {
+    format!(
+        "apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: {name}
+  labels: {{app: {name}}}
+spec:
+  replicas: {replicas}
+  selector: {{matchLabels: {{app: {name}}}}}
+  template:
+    metadata: {{labels: {{app: {name}}}}}
+    spec:
+      containers: [{{name: app, image: \"file:///app.wasm\"}}]
+"
+    )
+}

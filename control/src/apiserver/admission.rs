@@ -36,7 +36,12 @@ fn timestamp_in(seconds: i64) -> String {
 }
 
 /// Sets the system metadata of a new object and checks its namespace.
-pub async fn prepare_create(state: &ApiState, resource: &ResourceType, ns: &str, obj: &mut Value) -> Result<(), ApiError> {
+pub async fn prepare_create(
+    state: &ApiState,
+    resource: &ResourceType,
+    ns: &str,
+    obj: &mut Value,
+) -> Result<(), ApiError> {
     let meta_map = meta::metadata_mut(obj);
     if resource.namespaced {
         match meta_map.get("namespace").and_then(Value::as_str) {
@@ -52,7 +57,10 @@ pub async fn prepare_create(state: &ApiState, resource: &ResourceType, ns: &str,
     } else {
         meta_map.remove("namespace");
     }
-    let has_name = meta_map.get("name").and_then(Value::as_str).is_some_and(|n| !n.is_empty());
+    let has_name = meta_map
+        .get("name")
+        .and_then(Value::as_str)
+        .is_some_and(|n| !n.is_empty());
     if !has_name {
         match meta_map.get("generateName").and_then(Value::as_str) {
             Some(prefix) if !prefix.is_empty() => {
@@ -64,7 +72,10 @@ pub async fn prepare_create(state: &ApiState, resource: &ResourceType, ns: &str,
                     resource.group,
                     resource.kind,
                     "",
-                    vec![FieldError::required("metadata.name").with_message("name or generateName is required")],
+                    vec![
+                        FieldError::required("metadata.name")
+                            .with_message("name or generateName is required"),
+                    ],
                 ));
             }
         }
@@ -76,13 +87,20 @@ pub async fn prepare_create(state: &ApiState, resource: &ResourceType, ns: &str,
     } else {
         meta_map.remove("generation");
     }
-    for field in ["resourceVersion", "deletionTimestamp", "deletionGracePeriodSeconds", "managedFields", "selfLink"] {
+    for field in [
+        "resourceVersion",
+        "deletionTimestamp",
+        "deletionGracePeriodSeconds",
+        "managedFields",
+        "selfLink",
+    ] {
         meta_map.remove(field);
     }
-    if resource.has(wasmpod_api::Subresource::Status) && resource.kind != "Node" {
-        if let Value::Object(m) = obj {
-            m.remove("status");
-        }
+    if resource.has(wasmpod_api::Subresource::Status)
+        && resource.kind != "Node"
+        && let Value::Object(m) = obj
+    {
+        m.remove("status");
     }
     if resource.namespaced {
         check_namespace_open(state, ns).await?;
@@ -93,7 +111,11 @@ pub async fn prepare_create(state: &ApiState, resource: &ResourceType, ns: &str,
 /// Creating in a missing namespace is 404; in a terminating one, 403.
 async fn check_namespace_open(state: &ApiState, ns: &str) -> Result<(), ApiError> {
     let key = Key::new("namespaces", "", ns);
-    let stored = state.store.get(&key).await.map_err(|e| super::response::store_error("", "namespaces", e))?;
+    let stored = state
+        .store
+        .get(&key)
+        .await
+        .map_err(|e| super::response::store_error("", "namespaces", e))?;
     match stored {
         None => Err(ApiError::not_found("", "namespaces", ns)),
         Some(s) if meta::is_deleting(&s.object) => Err(ApiError::Forbidden(format!(
@@ -107,39 +129,67 @@ fn random_suffix() -> String {
     // kube's alphabet: no vowels (no words) and no look-alike characters.
     const ALPHABET: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
     let mut rng = rand::rng();
-    (0..5).map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())] as char).collect()
+    (0..5)
+        .map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())] as char)
+        .collect()
 }
 
 /// Allocates what a new object needs (a Service's ClusterIP and
 /// NodePorts), writing it into the object; returns the ops that record the
 /// allocations.
-pub async fn allocate(_state: &ApiState, resource: &ResourceType, obj: &mut Value) -> Result<Vec<Op>, ApiError> {
+pub async fn allocate(
+    _state: &ApiState,
+    resource: &ResourceType,
+    obj: &mut Value,
+) -> Result<Vec<Op>, ApiError> {
     if resource.kind != "Service" {
         return Ok(Vec::new());
     }
     let owner = owner_ref(obj);
     let mut ops = Vec::new();
-    let svc_type = obj.pointer("/spec/type").and_then(Value::as_str).unwrap_or("ClusterIP").to_string();
+    let svc_type = obj
+        .pointer("/spec/type")
+        .and_then(Value::as_str)
+        .unwrap_or("ClusterIP")
+        .to_string();
     if svc_type == "ExternalName" {
         return Ok(ops);
     }
-    let requested = obj.pointer("/spec/clusterIP").and_then(Value::as_str).unwrap_or("").to_string();
+    let requested = obj
+        .pointer("/spec/clusterIP")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_string();
     if requested != "None" {
         let ip = if requested.is_empty() {
             let mut rng = rand::rng();
             let n: u16 = rng.random_range(2..=65534);
-            format!("{}.{}.{}.{}", SERVICE_NET[0], SERVICE_NET[1], n >> 8, n & 0xff)
+            format!(
+                "{}.{}.{}.{}",
+                SERVICE_NET[0],
+                SERVICE_NET[1],
+                n >> 8,
+                n & 0xff
+            )
         } else {
             if !in_service_net(&requested) {
-                return Err(ApiError::invalid("", "Service", meta::name(obj).unwrap_or_default(), vec![FieldError::invalid(
-                    "spec.clusterIPs[0]",
-                    &requested,
-                    "provided IP is not in the valid range. The range of valid IPs is 10.43.0.0/16",
-                )]));
+                return Err(ApiError::invalid(
+                    "",
+                    "Service",
+                    meta::name(obj).unwrap_or_default(),
+                    vec![FieldError::invalid(
+                        "spec.clusterIPs[0]",
+                        &requested,
+                        "provided IP is not in the valid range. The range of valid IPs is 10.43.0.0/16",
+                    )],
+                ));
             }
             requested
         };
-        ops.push(Op::Create { key: Key::new(CLUSTER_IPS, "", &ip), object: json!({ "service": owner }) });
+        ops.push(Op::Create {
+            key: Key::new(CLUSTER_IPS, "", &ip),
+            object: json!({ "service": owner }),
+        });
         if let Some(spec) = obj.get_mut("spec").and_then(Value::as_object_mut) {
             spec.insert("clusterIP".into(), json!(ip));
             spec.insert("clusterIPs".into(), json!([ip]));
@@ -152,14 +202,21 @@ pub async fn allocate(_state: &ApiState, resource: &ResourceType, obj: &mut Valu
 }
 
 fn owner_ref(obj: &Value) -> String {
-    format!("{}/{}", meta::namespace(obj).unwrap_or_default(), meta::name(obj).unwrap_or_default())
+    format!(
+        "{}/{}",
+        meta::namespace(obj).unwrap_or_default(),
+        meta::name(obj).unwrap_or_default()
+    )
 }
 
 fn in_service_net(ip: &str) -> bool {
     match ip.parse::<std::net::Ipv4Addr>() {
         Ok(addr) => {
             let o = addr.octets();
-            o[0] == SERVICE_NET[0] && o[1] == SERVICE_NET[1] && !(o[2] == 0 && o[3] == 0) && !(o[2] == 255 && o[3] == 255)
+            o[0] == SERVICE_NET[0]
+                && o[1] == SERVICE_NET[1]
+                && !(o[2] == 0 && o[3] == 0)
+                && !(o[2] == 255 && o[3] == 255)
         }
         Err(_) => false,
     }
@@ -169,21 +226,33 @@ fn in_service_net(ip: &str) -> bool {
 /// same port number first) and returns the ops for ports newly taken.
 fn allocate_node_ports(obj: &mut Value, owner: &str, previous: &[(i64, i64)]) -> Vec<Op> {
     let mut ops = Vec::new();
-    let Some(ports) = obj.pointer_mut("/spec/ports").and_then(Value::as_array_mut) else { return ops };
+    let Some(ports) = obj.pointer_mut("/spec/ports").and_then(Value::as_array_mut) else {
+        return ops;
+    };
     let mut rng = rand::rng();
     for port in ports.iter_mut() {
         let number = port.get("port").and_then(Value::as_i64).unwrap_or(0);
-        let node_port = match port.get("nodePort").and_then(Value::as_i64).filter(|p| *p != 0) {
+        let node_port = match port
+            .get("nodePort")
+            .and_then(Value::as_i64)
+            .filter(|p| *p != 0)
+        {
             Some(p) => p,
             None => {
-                let reused = previous.iter().find(|(num, _)| *num == number).map(|(_, np)| *np);
+                let reused = previous
+                    .iter()
+                    .find(|(num, _)| *num == number)
+                    .map(|(_, np)| *np);
                 let p = reused.unwrap_or_else(|| i64::from(rng.random_range(NODE_PORT_RANGE)));
                 port["nodePort"] = json!(p);
                 p
             }
         };
         if !previous.iter().any(|(_, np)| *np == node_port) {
-            ops.push(Op::Create { key: Key::new(NODE_PORTS, "", node_port.to_string()), object: json!({ "service": owner }) });
+            ops.push(Op::Create {
+                key: Key::new(NODE_PORTS, "", node_port.to_string()),
+                object: json!({ "service": owner }),
+            });
         }
     }
     ops
@@ -210,28 +279,48 @@ pub fn allocation_taken(resource: &ResourceType, obj: &Value, key: &Key) -> ApiE
     let (field, what) = if key.resource == CLUSTER_IPS {
         ("spec.clusterIPs[0]", "provided IP is already allocated")
     } else {
-        ("spec.ports[].nodePort", "provided port is already allocated")
+        (
+            "spec.ports[].nodePort",
+            "provided port is already allocated",
+        )
     };
-    ApiError::invalid(resource.group, resource.kind, meta::name(obj).unwrap_or_default(), vec![FieldError::invalid(field, &key.name, what)])
+    ApiError::invalid(
+        resource.group,
+        resource.kind,
+        meta::name(obj).unwrap_or_default(),
+        vec![FieldError::invalid(field, &key.name, what)],
+    )
 }
 
 /// Ops an update needs besides writing the object: a Service keeps its
 /// ClusterIP when the new body leaves it empty, and takes or releases
 /// NodePorts as its ports change.
-pub async fn update_ops(state: &ApiState, resource: &ResourceType, old: &Value, new: &mut Value) -> Result<Vec<Op>, ApiError> {
+pub async fn update_ops(
+    state: &ApiState,
+    resource: &ResourceType,
+    old: &Value,
+    new: &mut Value,
+) -> Result<Vec<Op>, ApiError> {
     if resource.kind != "Service" {
         return Ok(Vec::new());
     }
     let old_ip = old.pointer("/spec/clusterIP").cloned();
-    if let (Some(ip), Some(spec)) = (old_ip, new.get_mut("spec").and_then(Value::as_object_mut)) {
-        if spec.get("clusterIP").and_then(Value::as_str).is_none_or(str::is_empty) {
-            spec.insert("clusterIP".into(), ip);
-            if let Some(ips) = old.pointer("/spec/clusterIPs") {
-                spec.insert("clusterIPs".into(), ips.clone());
-            }
+    if let (Some(ip), Some(spec)) = (old_ip, new.get_mut("spec").and_then(Value::as_object_mut))
+        && spec
+            .get("clusterIP")
+            .and_then(Value::as_str)
+            .is_none_or(str::is_empty)
+    {
+        spec.insert("clusterIP".into(), ip);
+        if let Some(ips) = old.pointer("/spec/clusterIPs") {
+            spec.insert("clusterIPs".into(), ips.clone());
         }
     }
-    let new_type = new.pointer("/spec/type").and_then(Value::as_str).unwrap_or("ClusterIP").to_string();
+    let new_type = new
+        .pointer("/spec/type")
+        .and_then(Value::as_str)
+        .unwrap_or("ClusterIP")
+        .to_string();
     let previous = node_ports(old);
     let mut ops = Vec::new();
     if matches!(new_type.as_str(), "NodePort" | "LoadBalancer") {
@@ -242,7 +331,10 @@ pub async fn update_ops(state: &ApiState, resource: &ResourceType, old: &Value, 
         if !kept.iter().any(|(_, k)| *k == np) {
             let key = Key::new(NODE_PORTS, "", np.to_string());
             if matches!(state.store.get(&key).await, Ok(Some(_))) {
-                ops.push(Op::Delete { key, expected_revision: None });
+                ops.push(Op::Delete {
+                    key,
+                    expected_revision: None,
+                });
             }
         }
     }
@@ -255,14 +347,25 @@ pub async fn release_ops(state: &ApiState, resource: &ResourceType, obj: &Value)
         return Vec::new();
     }
     let mut keys = Vec::new();
-    if let Some(ip) = obj.pointer("/spec/clusterIP").and_then(Value::as_str).filter(|ip| in_service_net(ip)) {
+    if let Some(ip) = obj
+        .pointer("/spec/clusterIP")
+        .and_then(Value::as_str)
+        .filter(|ip| in_service_net(ip))
+    {
         keys.push(Key::new(CLUSTER_IPS, "", ip));
     }
-    keys.extend(node_ports(obj).into_iter().map(|(_, np)| Key::new(NODE_PORTS, "", np.to_string())));
+    keys.extend(
+        node_ports(obj)
+            .into_iter()
+            .map(|(_, np)| Key::new(NODE_PORTS, "", np.to_string())),
+    );
     let mut ops = Vec::new();
     for key in keys {
         if matches!(state.store.get(&key).await, Ok(Some(_))) {
-            ops.push(Op::Delete { key, expected_revision: None });
+            ops.push(Op::Delete {
+                key,
+                expected_revision: None,
+            });
         }
     }
     ops
@@ -271,26 +374,44 @@ pub async fn release_ops(state: &ApiState, resource: &ResourceType, obj: &Value)
 /// A Namespace is only removed once its `spec.finalizers` are empty too.
 pub fn awaits_finalize(resource: &ResourceType, obj: &Value) -> bool {
     resource.kind == "Namespace"
-        && obj.pointer("/spec/finalizers").and_then(Value::as_array).is_some_and(|f| !f.is_empty())
+        && obj
+            .pointer("/spec/finalizers")
+            .and_then(Value::as_array)
+            .is_some_and(|f| !f.is_empty())
 }
 
 /// How a delete proceeds. None: remove the object now. Some(obj): store
 /// `obj`, marked for deletion, and wait (for finalizers, for the node to
 /// stop a running pod, for the namespace to empty).
-pub fn deletion_plan(resource: &ResourceType, current: &Value, grace: Option<i64>, policy: Option<&str>) -> Option<Value> {
+pub fn deletion_plan(
+    resource: &ResourceType,
+    current: &Value,
+    grace: Option<i64>,
+    policy: Option<&str>,
+) -> Option<Value> {
     let mut marked = current.clone();
     let pod_grace = pod_grace_period(resource, current, grace);
     if meta::is_deleting(current) {
         // A second delete may shorten a pod's grace period, or force it.
         return match pod_grace {
             Some(0) => None,
-            Some(g) if g < current.pointer("/metadata/deletionGracePeriodSeconds").and_then(Value::as_i64).unwrap_or(i64::MAX) => {
+            Some(g)
+                if g < current
+                    .pointer("/metadata/deletionGracePeriodSeconds")
+                    .and_then(Value::as_i64)
+                    .unwrap_or(i64::MAX) =>
+            {
                 let m = meta::metadata_mut(&mut marked);
                 m.insert("deletionGracePeriodSeconds".into(), json!(g));
                 m.insert("deletionTimestamp".into(), json!(timestamp_in(g)));
                 Some(marked)
             }
-            _ if meta::finalizers(current).is_empty() && !awaits_finalize(resource, current) && pod_grace.is_none() => None,
+            _ if meta::finalizers(current).is_empty()
+                && !awaits_finalize(resource, current)
+                && pod_grace.is_none() =>
+            {
+                None
+            }
             _ => Some(marked),
         };
     }
@@ -300,16 +421,20 @@ pub fn deletion_plan(resource: &ResourceType, current: &Value, grace: Option<i64
         Some("Foreground") => Some("foregroundDeletion"),
         _ => None,
     };
-    if let Some(f) = policy_finalizer {
-        if !finalizers.iter().any(|x| x == f) {
-            finalizers.push(f.to_string());
-        }
+    if let Some(f) = policy_finalizer
+        && !finalizers.iter().any(|x| x == f)
+    {
+        finalizers.push(f.to_string());
     }
     let graceful_pod = pod_grace.is_some_and(|g| g > 0);
     if finalizers.is_empty() && !graceful_pod && !awaits_finalize(resource, current) {
         return None;
     }
-    let seconds = if graceful_pod { pod_grace.unwrap_or(0) } else { 0 };
+    let seconds = if graceful_pod {
+        pod_grace.unwrap_or(0)
+    } else {
+        0
+    };
     let m = meta::metadata_mut(&mut marked);
     m.insert("deletionTimestamp".into(), json!(timestamp_in(seconds)));
     m.insert("deletionGracePeriodSeconds".into(), json!(seconds));
@@ -327,12 +452,21 @@ fn pod_grace_period(resource: &ResourceType, pod: &Value, requested: Option<i64>
     if resource.kind != "Pod" {
         return None;
     }
-    let on_node = pod.pointer("/spec/nodeName").and_then(Value::as_str).is_some_and(|n| !n.is_empty());
-    let finished = matches!(pod.pointer("/status/phase").and_then(Value::as_str), Some("Succeeded" | "Failed"));
+    let on_node = pod
+        .pointer("/spec/nodeName")
+        .and_then(Value::as_str)
+        .is_some_and(|n| !n.is_empty());
+    let finished = matches!(
+        pod.pointer("/status/phase").and_then(Value::as_str),
+        Some("Succeeded" | "Failed")
+    );
     if !on_node || finished {
         return None;
     }
-    let default = pod.pointer("/spec/terminationGracePeriodSeconds").and_then(Value::as_i64).unwrap_or(30);
+    let default = pod
+        .pointer("/spec/terminationGracePeriodSeconds")
+        .and_then(Value::as_i64)
+        .unwrap_or(30);
     Some(requested.unwrap_or(default).max(0))
 }
 
@@ -357,7 +491,10 @@ mod tests {
         let marked = deletion_plan(pods(), &pod, None, None).expect("graceful");
         assert_eq!(marked["metadata"]["deletionGracePeriodSeconds"], 10);
         let forced = deletion_plan(pods(), &marked, Some(0), None);
-        assert!(forced.is_none(), "grace period 0 on a terminating pod removes it");
+        assert!(
+            forced.is_none(),
+            "grace period 0 on a terminating pod removes it"
+        );
     }
 
     #[test]

@@ -25,7 +25,10 @@ pub enum BodyType {
 }
 
 pub fn content_type(headers: &HeaderMap) -> Result<BodyType, ApiError> {
-    let raw = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("application/json");
+    let raw = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("application/json");
     let media = raw.split(';').next().unwrap_or("").trim();
     Ok(match media {
         "application/json" | "" => BodyType::Json,
@@ -49,7 +52,9 @@ pub async fn read(body: Body) -> Result<Bytes, ApiError> {
             .is_some_and(|s| s.is::<http_body_util::LengthLimitError>())
             || e.to_string().contains("length limit");
         if too_large {
-            ApiError::RequestEntityTooLarge(format!("the request body is larger than the limit of {MAX_BODY_BYTES} bytes"))
+            ApiError::RequestEntityTooLarge(format!(
+                "the request body is larger than the limit of {MAX_BODY_BYTES} bytes"
+            ))
         } else {
             ApiError::BadRequest(format!("reading the request body: {e}"))
         }
@@ -62,9 +67,11 @@ pub fn decode(bytes: &[u8], yaml: bool) -> Result<Value, ApiError> {
         return Err(ApiError::BadRequest("the request body is empty".into()));
     }
     if yaml {
-        let v: serde_yaml::Value = serde_yaml::from_slice(bytes)
-            .map_err(|e| ApiError::BadRequest(format!("the request body is not valid YAML: {e}")))?;
-        serde_json::to_value(v).map_err(|e| ApiError::BadRequest(format!("the YAML body has no JSON form: {e}")))
+        let v: serde_yaml::Value = serde_yaml::from_slice(bytes).map_err(|e| {
+            ApiError::BadRequest(format!("the request body is not valid YAML: {e}"))
+        })?;
+        serde_json::to_value(v)
+            .map_err(|e| ApiError::BadRequest(format!("the YAML body has no JSON form: {e}")))
     } else {
         serde_json::from_slice(bytes)
             .map_err(|e| ApiError::BadRequest(format!("the request body is not valid JSON: {e}")))
@@ -85,16 +92,18 @@ pub fn check_fields(
     }
     let unknown = resource.ops.unknown_fields(object);
     let duplicate = match raw {
-        Some((bytes, yaml)) => wasmpod_api::strict::duplicate_fields(bytes, yaml).map_err(ApiError::BadRequest)?,
+        Some((bytes, yaml)) => {
+            wasmpod_api::strict::duplicate_fields(bytes, yaml).map_err(ApiError::BadRequest)?
+        }
         None => Vec::new(),
     };
     if unknown.is_empty() && duplicate.is_empty() {
         return Ok(Vec::new());
     }
     match mode {
-        FieldValidation::Strict => {
-            Err(ApiError::BadRequest(wasmpod_api::strict::strict_error_message(&unknown, &duplicate)))
-        }
+        FieldValidation::Strict => Err(ApiError::BadRequest(
+            wasmpod_api::strict::strict_error_message(&unknown, &duplicate),
+        )),
         _ => Ok(unknown
             .iter()
             .map(|f| format!("unknown field \"{f}\""))

@@ -42,8 +42,14 @@ struct Inner {
 }
 
 impl ApiState {
-    pub fn new(store: Store, namespace_deleted: tokio::sync::mpsc::UnboundedSender<String>) -> Self {
-        Self { store, inner: Arc::new(Inner { namespace_deleted }) }
+    pub fn new(
+        store: Store,
+        namespace_deleted: tokio::sync::mpsc::UnboundedSender<String>,
+    ) -> Self {
+        Self {
+            store,
+            inner: Arc::new(Inner { namespace_deleted }),
+        }
     }
 
     pub(crate) fn namespace_terminating(&self, name: &str) {
@@ -59,11 +65,19 @@ pub fn router(state: ApiState) -> Router {
         .route("/version", get(|| async { json(discovery::version()) }))
         .route("/api", get(|| async { json(discovery::api_versions()) }))
         .route("/apis", get(|| async { json(discovery::api_group_list()) }))
-        .route("/api/{version}", get(|Path(v): Path<String>| async move { found(discovery::resource_list("", &v)) }))
-        .route("/apis/{group}", get(|Path(g): Path<String>| async move { found(discovery::api_group(&g)) }))
+        .route(
+            "/api/{version}",
+            get(|Path(v): Path<String>| async move { found(discovery::resource_list("", &v)) }),
+        )
+        .route(
+            "/apis/{group}",
+            get(|Path(g): Path<String>| async move { found(discovery::api_group(&g)) }),
+        )
         .route(
             "/apis/{group}/{version}",
-            get(|Path((g, v)): Path<(String, String)>| async move { found(discovery::resource_list(&g, &v)) }),
+            get(|Path((g, v)): Path<(String, String)>| async move {
+                found(discovery::resource_list(&g, &v))
+            }),
         )
         .route("/openapi/v3", get(|| async { json(openapi::index()) }))
         .route("/openapi/v3/{*path}", get(openapi_document))
@@ -98,7 +112,11 @@ async fn openapi_document(Path(path): Path<String>) -> Response {
 }
 
 async fn readyz(State(state): State<ApiState>) -> Response {
-    match state.store.get(&crate::store::Key::new("namespaces", "", "default")).await {
+    match state
+        .store
+        .get(&crate::store::Key::new("namespaces", "", "default"))
+        .await
+    {
         Ok(_) => "ok".into_response(),
         Err(e) => (StatusCode::SERVICE_UNAVAILABLE, format!("store: {e}")).into_response(),
     }
@@ -136,7 +154,9 @@ async fn dispatch(
         (None, Verb::Patch) => objects::patch(state, &req, headers, body).await,
         (None, Verb::Delete) => objects::delete(state, &req, body).await,
         (None, Verb::DeleteCollection) => objects::delete_collection(state, &req, body).await,
-        (Some(SubresourceName::Stored(sub)), verb) => subresources::handle(state, &req, sub, verb, headers, body).await,
+        (Some(SubresourceName::Stored(sub)), verb) => {
+            subresources::handle(state, &req, sub, verb, headers, body).await
+        }
         (Some(SubresourceName::Log), _) => Err(ApiError::ServiceUnavailable(
             "pod logs are served by the pod's node; no node serves this pod".into(),
         )),

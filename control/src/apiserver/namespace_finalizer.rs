@@ -24,7 +24,10 @@ pub async fn run(state: ApiState, mut wake: mpsc::UnboundedReceiver<String>) {
     let mut pending: HashSet<String> = HashSet::new();
     match state.store.list("namespaces", None, None, None).await {
         Ok(list) => pending.extend(
-            list.items.iter().filter(|s| meta::is_deleting(&s.object)).filter_map(|s| meta::name(&s.object).map(str::to_string)),
+            list.items
+                .iter()
+                .filter(|s| meta::is_deleting(&s.object))
+                .filter_map(|s| meta::name(&s.object).map(str::to_string)),
         ),
         Err(e) => tracing::warn!(error = %e, "listing namespaces to finalize"),
     }
@@ -40,7 +43,9 @@ pub async fn run(state: ApiState, mut wake: mpsc::UnboundedReceiver<String>) {
         for ns in done {
             pending.remove(&ns);
         }
-        let next = if pending.is_empty() { wake.recv().await } else {
+        let next = if pending.is_empty() {
+            wake.recv().await
+        } else {
             match tokio::time::timeout(RETRY, wake.recv()).await {
                 Ok(v) => v,
                 Err(_) => continue,
@@ -58,13 +63,18 @@ pub async fn run(state: ApiState, mut wake: mpsc::UnboundedReceiver<String>) {
 /// One pass over a terminating namespace. True when it is gone.
 async fn finalize(state: &ApiState, ns: &str) -> Result<bool, StoreError> {
     let key = Key::new("namespaces", "", ns);
-    let Some(stored) = state.store.get(&key).await? else { return Ok(true) };
+    let Some(stored) = state.store.get(&key).await? else {
+        return Ok(true);
+    };
     if !meta::is_deleting(&stored.object) {
         return Ok(true);
     }
     let mut remaining = 0;
     for resource in registry::RESOURCES.iter().filter(|r| r.namespaced) {
-        let list = state.store.list(&resource.key(), Some(ns), None, None).await?;
+        let list = state
+            .store
+            .list(&resource.key(), Some(ns), None, None)
+            .await?;
         remaining += list.items.len();
         let req = request(resource, Some(ns.to_string()));
         for item in list.items.iter().filter(|s| !meta::is_deleting(&s.object)) {
@@ -98,5 +108,12 @@ async fn finalize(state: &ApiState, ns: &str) -> Result<bool, StoreError> {
 }
 
 fn request(resource: &'static ResourceType, namespace: Option<String>) -> ResourceRequest {
-    ResourceRequest { resource, namespace, name: None, subresource: None, verb: Verb::Delete, query: Query::default() }
+    ResourceRequest {
+        resource,
+        namespace,
+        name: None,
+        subresource: None,
+        verb: Verb::Delete,
+        query: Query::default(),
+    }
 }

@@ -8,6 +8,7 @@
 //! hash, part of each index URL, lets clients cache them until the server
 //! changes.
 
+mod params;
 mod paths;
 
 use std::collections::BTreeSet;

@@ -41,8 +41,16 @@ pub enum SubresourceName {
 
 /// Parses `/api/v1/...` and `/apis/{group}/{version}/...` resource paths.
 /// Returns Ok(None) when the path is not a resource path at all.
-pub fn parse(method: &Method, path: &str, raw_query: Option<&str>) -> Result<Option<ResourceRequest>, ApiError> {
-    let parts: Vec<&str> = path.trim_matches('/').split('/').filter(|s| !s.is_empty()).collect();
+pub fn parse(
+    method: &Method,
+    path: &str,
+    raw_query: Option<&str>,
+) -> Result<Option<ResourceRequest>, ApiError> {
+    let parts: Vec<&str> = path
+        .trim_matches('/')
+        .split('/')
+        .filter(|s| !s.is_empty())
+        .collect();
     let (group, version, rest) = match parts.as_slice() {
         ["api", version, rest @ ..] => ("", *version, rest),
         ["apis", group, version, rest @ ..] => (*group, *version, rest),
@@ -61,7 +69,11 @@ pub fn parse(method: &Method, path: &str, raw_query: Option<&str>) -> Result<Opt
     }
     let plural = rest[0];
     let resource = registry::by_plural(group, version, plural).ok_or_else(|| {
-        let gv = if group.is_empty() { version.to_string() } else { format!("{group}/{version}") };
+        let gv = if group.is_empty() {
+            version.to_string()
+        } else {
+            format!("{group}/{version}")
+        };
         ApiError::NotFound {
             target: Default::default(),
             message: format!("the server could not find the requested resource ({plural} in {gv})"),
@@ -72,14 +84,24 @@ pub fn parse(method: &Method, path: &str, raw_query: Option<&str>) -> Result<Opt
         None => None,
         Some(&"log") if resource.kind == "Pod" => Some(SubresourceName::Log),
         Some(sub) => {
-            let found = resource.subresources.iter().find(|s| s.name() == *sub).copied();
+            let found = resource
+                .subresources
+                .iter()
+                .find(|s| s.name() == *sub)
+                .copied();
             Some(SubresourceName::Stored(found.ok_or_else(|| {
-                ApiError::NotFound { target: Default::default(), message: format!("{plural} has no subresource {sub:?}") }
+                ApiError::NotFound {
+                    target: Default::default(),
+                    message: format!("{plural} has no subresource {sub:?}"),
+                }
             })?))
         }
     };
     if rest.len() > 3 {
-        return Err(ApiError::NotFound { target: Default::default(), message: format!("no resource at {path}") });
+        return Err(ApiError::NotFound {
+            target: Default::default(),
+            message: format!("no resource at {path}"),
+        });
     }
     if !resource.namespaced && namespace.is_some() {
         return Err(ApiError::NotFound {
@@ -93,16 +115,27 @@ pub fn parse(method: &Method, path: &str, raw_query: Option<&str>) -> Result<Opt
         ("GET", false) if query.watch => Verb::Watch,
         ("GET", false) => Verb::List,
         ("POST", false) => Verb::Create,
-        ("POST", true) if subresource == Some(SubresourceName::Stored(Subresource::Binding)) => Verb::Create,
+        ("POST", true) if subresource == Some(SubresourceName::Stored(Subresource::Binding)) => {
+            Verb::Create
+        }
         ("PUT", true) => Verb::Update,
         ("PATCH", true) => Verb::Patch,
         ("DELETE", true) => Verb::Delete,
         ("DELETE", false) => Verb::DeleteCollection,
         (m, _) => {
-            return Err(ApiError::MethodNotAllowed(format!("the server does not allow {m} on this resource path")));
+            return Err(ApiError::MethodNotAllowed(format!(
+                "the server does not allow {m} on this resource path"
+            )));
         }
     };
-    Ok(Some(ResourceRequest { resource, namespace, name, subresource, verb, query }))
+    Ok(Some(ResourceRequest {
+        resource,
+        namespace,
+        name,
+        subresource,
+        verb,
+        query,
+    }))
 }
 
 /// The query options of list, watch and write requests.
@@ -163,7 +196,9 @@ impl Query {
                 }
                 "dryRun" => {
                     if v != "All" && !v.is_empty() {
-                        return Err(ApiError::BadRequest(format!("dryRun: unsupported value {v:?}: must be All")));
+                        return Err(ApiError::BadRequest(format!(
+                            "dryRun: unsupported value {v:?}: must be All"
+                        )));
                     }
                     q.dry_run = v == "All";
                 }
@@ -180,7 +215,9 @@ impl Query {
 }
 
 fn parse_num<T: std::str::FromStr>(key: &str, value: &str) -> Result<T, ApiError> {
-    value.parse().map_err(|_| ApiError::BadRequest(format!("{key}: invalid value {value:?}: must be a number")))
+    value.parse().map_err(|_| {
+        ApiError::BadRequest(format!("{key}: invalid value {value:?}: must be a number"))
+    })
 }
 
 fn form_urlencoded(raw: &str) -> Vec<(String, String)> {
@@ -199,7 +236,9 @@ fn percent_decode(s: &str) -> String {
     let mut i = 0;
     while i < bytes.len() {
         let escaped = match bytes[i] {
-            b'%' if i + 2 < bytes.len() => hex(bytes[i + 1]).zip(hex(bytes[i + 2])).map(|(h, l)| h * 16 + l),
+            b'%' if i + 2 < bytes.len() => hex(bytes[i + 1])
+                .zip(hex(bytes[i + 2]))
+                .map(|(h, l)| h * 16 + l),
             _ => None,
         };
         match (bytes[i], escaped) {
@@ -224,7 +263,9 @@ mod tests {
     use super::*;
 
     fn req(method: Method, path: &str) -> ResourceRequest {
-        parse(&method, path, None).expect("parses").expect("is a resource path")
+        parse(&method, path, None)
+            .expect("parses")
+            .expect("is a resource path")
     }
 
     #[test]
@@ -241,7 +282,10 @@ mod tests {
         let r = req(Method::PUT, "/api/v1/namespaces/dev/status");
         assert_eq!(r.resource.kind, "Namespace");
         assert_eq!(r.name.as_deref(), Some("dev"));
-        assert_eq!(r.subresource, Some(SubresourceName::Stored(Subresource::Status)));
+        assert_eq!(
+            r.subresource,
+            Some(SubresourceName::Stored(Subresource::Status))
+        );
         let r = req(Method::GET, "/api/v1/namespaces/dev");
         assert_eq!(r.resource.kind, "Namespace");
         assert_eq!(r.verb, Verb::Get);
@@ -249,9 +293,13 @@ mod tests {
 
     #[test]
     fn group_paths_and_watch() {
-        let r = parse(&Method::GET, "/apis/apps/v1/deployments", Some("watch=true&labelSelector=app%3Dweb"))
-            .expect("parses")
-            .expect("resource");
+        let r = parse(
+            &Method::GET,
+            "/apis/apps/v1/deployments",
+            Some("watch=true&labelSelector=app%3Dweb"),
+        )
+        .expect("parses")
+        .expect("resource");
         assert_eq!(r.verb, Verb::Watch);
         assert_eq!(r.query.label_selector.as_deref(), Some("app=web"));
         assert!(r.namespace.is_none());

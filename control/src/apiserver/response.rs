@@ -35,7 +35,10 @@ pub fn json_response(code: StatusCode, body: &Value) -> Response {
 
 pub fn bytes_response(code: StatusCode, bytes: impl Into<axum::body::Body>) -> Response {
     let mut resp = (code, bytes.into()).into_response();
-    resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
     resp
 }
 
@@ -85,13 +88,22 @@ pub fn negotiate(headers: &HeaderMap) -> Result<Representation, ApiError> {
         let media = parts.next().unwrap_or("");
         let params: Vec<(&str, &str)> = parts.filter_map(|p| p.split_once('=')).collect();
         let param = |k: &str| params.iter().find(|(pk, _)| *pk == k).map(|(_, v)| *v);
-        if !matches!(media, "application/json" | "*/*" | "application/*" | "application/yaml") {
+        if !matches!(
+            media,
+            "application/json" | "*/*" | "application/*" | "application/yaml"
+        ) {
             continue;
         }
         match (param("as"), param("g"), param("v")) {
             (None, _, _) => return Ok(Representation::Object),
-            (Some("Table"), Some("meta.k8s.io"), Some("v1" | "v1beta1")) => return Ok(Representation::Table),
-            (Some("PartialObjectMetadata" | "PartialObjectMetadataList"), Some("meta.k8s.io"), Some("v1")) => {
+            (Some("Table"), Some("meta.k8s.io"), Some("v1" | "v1beta1")) => {
+                return Ok(Representation::Table);
+            }
+            (
+                Some("PartialObjectMetadata" | "PartialObjectMetadataList"),
+                Some("meta.k8s.io"),
+                Some("v1"),
+            ) => {
                 return Ok(Representation::PartialObjectMetadata);
             }
             _ => continue,

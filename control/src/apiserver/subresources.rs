@@ -12,7 +12,10 @@ use wasmpod_api::{ApiError, FieldError};
 
 use super::ApiState;
 use super::body;
-use super::objects::{self, apply_patch, check_identity, current, decode_patch, merge_for_update, precondition, write_update};
+use super::objects::{
+    self, apply_patch, check_identity, current, decode_patch, merge_for_update, precondition,
+    write_update,
+};
 use super::request::{ResourceRequest, Verb};
 use super::response::{json_response, negotiate};
 use crate::store::Key;
@@ -36,12 +39,17 @@ pub async fn handle(
             let current = current(state, req).await?;
             let expected = precondition(req, &obj, &current)?;
             let new = if sub == Subresource::Status {
-                merge_for_update(req.resource, &current.object, obj, Some(Subresource::Status))
+                merge_for_update(
+                    req.resource,
+                    &current.object,
+                    obj,
+                    Some(Subresource::Status),
+                )
             } else {
                 with_finalizers(&current.object, &obj)
             };
             let stored = write_update(state, req, &current, new, expected.is_some()).await?;
-            let mut resp = objects::render_one(req, repr, &stored, StatusCode::OK);
+            let mut resp = objects::render_one(req, repr, &stored, StatusCode::OK)?;
             super::response::add_warnings(&mut resp, &warnings);
             Ok(resp)
         }
@@ -53,20 +61,32 @@ pub async fn handle(
                 let current = current(state, req).await?;
                 let patched = apply_patch(req.resource, kind, &current.object, &patch)?;
                 let expected = precondition(req, &patched, &current)?;
-                let new = merge_for_update(req.resource, &current.object, patched, Some(Subresource::Status));
+                let new = merge_for_update(
+                    req.resource,
+                    &current.object,
+                    patched,
+                    Some(Subresource::Status),
+                );
                 match write_update(state, req, &current, new, expected.is_some()).await {
-                    Err(ApiError::Conflict { .. }) if expected.is_none() && attempt < RETRIES => continue,
+                    Err(ApiError::Conflict { .. }) if expected.is_none() && attempt < RETRIES => {
+                        continue;
+                    }
                     Err(e) => return Err(e),
-                    Ok(stored) => return Ok(objects::render_one(req, repr, &stored, StatusCode::OK)),
+                    Ok(stored) => return objects::render_one(req, repr, &stored, StatusCode::OK),
                 }
             }
             Err(conflict(req))
         }
         (Subresource::Scale, Verb::Get) => {
             let current = current(state, req).await?;
-            Ok(json_response(StatusCode::OK, &scale_of(req.resource, &current.object)))
+            Ok(json_response(
+                StatusCode::OK,
+                &scale_of(req.resource, &current.object),
+            ))
         }
-        (Subresource::Scale, Verb::Update | Verb::Patch) => scale(state, req, verb, headers, body).await,
+        (Subresource::Scale, Verb::Update | Verb::Patch) => {
+            scale(state, req, verb, headers, body).await
+        }
         (Subresource::Binding, Verb::Create) => bind(state, req, headers, body).await,
         (sub, verb) => Err(ApiError::MethodNotAllowed(format!(
             "{}/{} does not support {verb:?}",
@@ -88,7 +108,10 @@ fn conflict(req: &ResourceRequest) -> ApiError {
 /// A namespace with the body's `spec.finalizers` (all `finalize` may change).
 fn with_finalizers(current: &Value, body: &Value) -> Value {
     let mut new = current.clone();
-    let finalizers = body.pointer("/spec/finalizers").cloned().unwrap_or(json!([]));
+    let finalizers = body
+        .pointer("/spec/finalizers")
+        .cloned()
+        .unwrap_or(json!([]));
     match new.get_mut("spec").and_then(Value::as_object_mut) {
         Some(spec) => {
             spec.insert("finalizers".into(), finalizers);
@@ -105,7 +128,10 @@ pub fn scale_of(resource: &ResourceType, obj: &Value) -> Value {
         Some(sel) if resource.kind == "ReplicationController" => sel
             .as_object()
             .map(|m| {
-                let mut pairs: Vec<String> = m.iter().map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or_default())).collect();
+                let mut pairs: Vec<String> = m
+                    .iter()
+                    .map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or_default()))
+                    .collect();
                 pairs.sort();
                 pairs.join(",")
             })
@@ -135,10 +161,20 @@ pub fn scale_of(resource: &ResourceType, obj: &Value) -> Value {
     })
 }
 
-async fn scale(state: &ApiState, req: &ResourceRequest, verb: Verb, headers: &HeaderMap, body: Body) -> Result<Response, ApiError> {
+async fn scale(
+    state: &ApiState,
+    req: &ResourceRequest,
+    verb: Verb,
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
     let kind = body::content_type(headers)?;
     let bytes = body::read(body).await?;
-    let input = if verb == Verb::Update { body::decode(&bytes, kind == body::BodyType::Yaml)? } else { decode_patch(kind, &bytes)? };
+    let input = if verb == Verb::Update {
+        body::decode(&bytes, kind == body::BodyType::Yaml)?
+    } else {
+        decode_patch(kind, &bytes)?
+    };
     for attempt in 1..=RETRIES {
         let current = current(state, req).await?;
         let old_scale = scale_of(req.resource, &current.object);
@@ -149,7 +185,9 @@ async fn scale(state: &ApiState, req: &ResourceRequest, verb: Verb, headers: &He
                 let mut s = old_scale.clone();
                 match kind {
                     body::BodyType::JsonPatch => wasmpod_api::patch::json_patch(&mut s, &input)
-                        .map_err(|e| ApiError::BadRequest(format!("the JSON patch cannot be applied: {e}")))?,
+                        .map_err(|e| {
+                            ApiError::BadRequest(format!("the JSON patch cannot be applied: {e}"))
+                        })?,
                     _ => wasmpod_api::patch::merge_patch(&mut s, &input),
                 }
                 s
@@ -157,13 +195,21 @@ async fn scale(state: &ApiState, req: &ResourceRequest, verb: Verb, headers: &He
         };
         let replicas = match new_scale.pointer("/spec/replicas") {
             None => 0,
-            Some(v) => v.as_i64().filter(|r| *r >= 0 && *r <= i64::from(i32::MAX)).ok_or_else(|| {
-                ApiError::invalid("autoscaling", "Scale", objects::name(req), vec![FieldError::invalid(
-                    "spec.replicas",
-                    v,
-                    "must be greater than or equal to 0",
-                )])
-            })?,
+            Some(v) => v
+                .as_i64()
+                .filter(|r| *r >= 0 && *r <= i64::from(i32::MAX))
+                .ok_or_else(|| {
+                    ApiError::invalid(
+                        "autoscaling",
+                        "Scale",
+                        objects::name(req),
+                        vec![FieldError::invalid(
+                            "spec.replicas",
+                            v,
+                            "must be greater than or equal to 0",
+                        )],
+                    )
+                })?,
         };
         let expected = precondition(req, &new_scale, &current)?;
         let mut new = current.object.as_ref().clone();
@@ -177,44 +223,84 @@ async fn scale(state: &ApiState, req: &ResourceRequest, verb: Verb, headers: &He
         match write_update(state, req, &current, new, expected.is_some()).await {
             Err(ApiError::Conflict { .. }) if expected.is_none() && attempt < RETRIES => continue,
             Err(e) => return Err(e),
-            Ok(stored) => return Ok(json_response(StatusCode::OK, &scale_of(req.resource, &stored))),
+            Ok(stored) => {
+                return Ok(json_response(
+                    StatusCode::OK,
+                    &scale_of(req.resource, &stored),
+                ));
+            }
         }
     }
     Err(conflict(req))
 }
 
 /// `pods/{name}/binding`: assigns an unbound pod to a node.
-async fn bind(state: &ApiState, req: &ResourceRequest, headers: &HeaderMap, body: Body) -> Result<Response, ApiError> {
+async fn bind(
+    state: &ApiState,
+    req: &ResourceRequest,
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
     let kind = body::content_type(headers)?;
     let binding = body::decode(&body::read(body).await?, kind == body::BodyType::Yaml)?;
-    let node = binding.pointer("/target/name").and_then(Value::as_str).filter(|n| !n.is_empty()).ok_or_else(|| {
-        ApiError::invalid("", "Binding", objects::name(req), vec![FieldError::required("target.name")])
-    })?;
+    let node = binding
+        .pointer("/target/name")
+        .and_then(Value::as_str)
+        .filter(|n| !n.is_empty())
+        .ok_or_else(|| {
+            ApiError::invalid(
+                "",
+                "Binding",
+                objects::name(req),
+                vec![FieldError::required("target.name")],
+            )
+        })?;
     let pod_name = objects::name(req);
     for attempt in 1..=RETRIES {
         let current = current(state, req).await?;
-        if let Some(bound) = current.object.pointer("/spec/nodeName").and_then(Value::as_str).filter(|n| !n.is_empty()) {
-            return Err(ApiError::conflict("", "pods", pod_name, &format!("pod {pod_name} is already assigned to node \"{bound}\"")));
+        if let Some(bound) = current
+            .object
+            .pointer("/spec/nodeName")
+            .and_then(Value::as_str)
+            .filter(|n| !n.is_empty())
+        {
+            return Err(ApiError::conflict(
+                "",
+                "pods",
+                pod_name,
+                &format!("pod {pod_name} is already assigned to node \"{bound}\""),
+            ));
         }
         if meta::is_deleting(&current.object) {
-            return Err(ApiError::conflict("", "pods", pod_name, "the pod is being deleted"));
+            return Err(ApiError::conflict(
+                "",
+                "pods",
+                pod_name,
+                "the pod is being deleted",
+            ));
         }
         let mut pod = current.object.as_ref().clone();
         pod["spec"]["nodeName"] = json!(node);
-        set_condition(&mut pod, json!({
-            "type": "PodScheduled",
-            "status": "True",
-            "lastProbeTime": null,
-            "lastTransitionTime": super::admission::now(),
-        }));
+        set_condition(
+            &mut pod,
+            json!({
+                "type": "PodScheduled",
+                "status": "True",
+                "lastProbeTime": null,
+                "lastTransitionTime": super::admission::now(),
+            }),
+        );
         let key = Key::new("pods", req.namespace.clone().unwrap_or_default(), pod_name);
         match state.store.update(key, pod, Some(current.revision)).await {
             Err(crate::store::StoreError::Conflict { .. }) if attempt < RETRIES => continue,
             Err(e) => return Err(objects::map_store(req, e)),
             Ok(_) => {
-                return Ok(json_response(StatusCode::CREATED, &json!({
-                    "kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201
-                })));
+                return Ok(json_response(
+                    StatusCode::CREATED,
+                    &json!({
+                        "kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201
+                    }),
+                ));
             }
         }
     }
@@ -227,7 +313,9 @@ fn set_condition(pod: &mut Value, condition: Value) {
     if !pod.get("status").is_some_and(Value::is_object) {
         pod["status"] = json!({});
     }
-    let conditions = pod["status"].as_object_mut().map(|s| s.entry("conditions").or_insert_with(|| json!([])));
+    let conditions = pod["status"]
+        .as_object_mut()
+        .map(|s| s.entry("conditions").or_insert_with(|| json!([])));
     if let Some(Value::Array(list)) = conditions {
         list.retain(|c| c["type"] != kind);
         list.push(condition);

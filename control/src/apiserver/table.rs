@@ -8,6 +8,7 @@ mod cluster;
 mod core_v1;
 mod format;
 mod pod;
+mod storage;
 mod workloads;
 
 use jiff::Timestamp;
@@ -154,10 +155,10 @@ fn printer(resource: &ResourceType) -> (&'static [Column], Cells) {
         ("", "ConfigMap") => (core_v1::CONFIG_MAP, core_v1::config_map),
         ("", "Secret") => (core_v1::SECRET, core_v1::secret),
         ("", "ServiceAccount") => (core_v1::SERVICE_ACCOUNT, core_v1::service_account),
-        ("", "PersistentVolume") => (core_v1::PERSISTENT_VOLUME, core_v1::persistent_volume),
+        ("", "PersistentVolume") => (storage::PERSISTENT_VOLUME, storage::persistent_volume),
         ("", "PersistentVolumeClaim") => (
-            core_v1::PERSISTENT_VOLUME_CLAIM,
-            core_v1::persistent_volume_claim,
+            storage::PERSISTENT_VOLUME_CLAIM,
+            storage::persistent_volume_claim,
         ),
         ("", "ReplicationController") => {
             (workloads::REPLICA_SET, workloads::replication_controller)

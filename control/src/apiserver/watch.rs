@@ -27,14 +27,24 @@ use crate::store::{EventType, StoreError};
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30 * 60);
 const BOOKMARK_EVERY: Duration = Duration::from_secs(60);
 
-pub async fn watch(state: &ApiState, req: &ResourceRequest, headers: &HeaderMap) -> Result<Response, ApiError> {
+pub async fn watch(
+    state: &ApiState,
+    req: &ResourceRequest,
+    headers: &HeaderMap,
+) -> Result<Response, ApiError> {
     let repr = negotiate(headers)?;
     let selectors = Selectors::parse(req)?;
-    let namespace = if req.resource.namespaced { req.namespace.clone() } else { None };
+    let namespace = if req.resource.namespaced {
+        req.namespace.clone()
+    } else {
+        None
+    };
     let requested: Option<i64> = match req.query.resource_version.as_deref() {
         None | Some("0") => None,
         Some(rv) => Some(rv.parse().map_err(|_| {
-            ApiError::BadRequest(format!("resourceVersion: Invalid value: {rv:?}: must be a resource version"))
+            ApiError::BadRequest(format!(
+                "resourceVersion: Invalid value: {rv:?}: must be a resource version"
+            ))
         })?),
     };
     // Without a revision, a watch starts with the current state as ADDED
@@ -46,17 +56,25 @@ pub async fn watch(state: &ApiState, req: &ResourceRequest, headers: &HeaderMap)
             (listed.items, listed.revision)
         }
     };
-    let stream = state.store.watch(&req.resource.key(), namespace.as_deref(), from).map_err(|e| match e {
-        StoreError::Expired { requested, oldest } => {
-            ApiError::Expired(format!("too old resource version: {requested} ({oldest})"))
-        }
-        other => objects::map_store(req, other),
-    })?;
-    let timeout = req.query.timeout_seconds.map(Duration::from_secs).unwrap_or(DEFAULT_TIMEOUT);
+    let stream = state
+        .store
+        .watch(&req.resource.key(), namespace.as_deref(), from)
+        .map_err(|e| match e {
+            StoreError::Expired { requested, oldest } => {
+                ApiError::Expired(format!("too old resource version: {requested} ({oldest})"))
+            }
+            other => objects::map_store(req, other),
+        })?;
+    let timeout = req
+        .query
+        .timeout_seconds
+        .map(Duration::from_secs)
+        .unwrap_or(DEFAULT_TIMEOUT);
     let encoder = Encoder {
         resource: req.resource,
         repr,
-        include: include_object(req),
+        include: include_object(req)?,
+        columns_sent: std::sync::atomic::AtomicBool::new(false),
     };
     let (tx, rx) = mpsc::channel::<Result<Bytes, std::convert::Infallible>>(64);
     let bookmarks = req.query.allow_bookmarks;
@@ -64,7 +82,11 @@ pub async fn watch(state: &ApiState, req: &ResourceRequest, headers: &HeaderMap)
     tokio::spawn(async move {
         let mut last_revision = from;
         for stored in initial {
-            if tx.send(Ok(encoder.line("ADDED", &stored.object, None))).await.is_err() {
+            if tx
+                .send(Ok(encoder.line("ADDED", &stored.object, None)))
+                .await
+                .is_err()
+            {
                 return;
             }
         }
@@ -77,7 +99,8 @@ pub async fn watch(state: &ApiState, req: &ResourceRequest, headers: &HeaderMap)
         let deadline = tokio::time::sleep(timeout);
         tokio::pin!(deadline);
         let mut stream = stream;
-        let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + BOOKMARK_EVERY, BOOKMARK_EVERY);
+        let mut tick =
+            tokio::time::interval_at(tokio::time::Instant::now() + BOOKMARK_EVERY, BOOKMARK_EVERY);
         loop {
             let line = tokio::select! {
                 _ = &mut deadline => return,
@@ -115,8 +138,14 @@ pub async fn watch(state: &ApiState, req: &ResourceRequest, headers: &HeaderMap)
     let body = Body::from_stream(tokio_stream::wrappers::ReceiverStream::new(rx));
     let mut resp = Response::new(body);
     *resp.status_mut() = StatusCode::OK;
-    resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
-    resp.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache, private"));
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    resp.headers_mut().insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("no-cache, private"),
+    );
     Ok(resp)
 }
 
@@ -139,6 +168,8 @@ struct Encoder {
     resource: &'static wasmpod_api::ResourceType,
     repr: Representation,
     include: table::IncludeObject,
+    /// Column definitions go only with the first Table a stream sends.
+    columns_sent: std::sync::atomic::AtomicBool,
 }
 
 impl Encoder {
@@ -147,8 +178,10 @@ impl Encoder {
             (Representation::Object, Some(json)) => return line_bytes(kind, &json),
             (Representation::Object, None) => obj.to_string(),
             (Representation::Table, _) => {
-                let rv = wasmpod_api::meta::resource_version(obj).unwrap_or_default().to_string();
-                table::table(self.resource, &[obj], self.include, &rv, None).to_string()
+                let first = !self
+                    .columns_sent
+                    .swap(true, std::sync::atomic::Ordering::Relaxed);
+                table::table_for_watch_event(self.resource, obj, self.include, first).to_string()
             }
             (Representation::PartialObjectMetadata, _) => partial_metadata(obj).to_string(),
         };
