@@ -21,6 +21,11 @@ fn container_names(deploy: &Value) -> Vec<String> {
         .unwrap_or_default()
 }
 
+fn sorted(mut v: Vec<String>) -> Vec<String> {
+    v.sort();
+    v
+}
+
 #[test]
 fn delete_by_name_by_file_by_label_and_all() {
     let (c, ns) = namespace("delete");
@@ -252,8 +257,10 @@ fn patch_strategic_by_default_merges_containers_by_name() {
             .trim(),
         "deployment.apps/web patched"
     );
+    // Kubernetes puts patch-only items before the live ones; the point is
+    // that the list was merged by name, not replaced.
     assert_eq!(
-        container_names(&c.get_json(&ns, "deployment/web")),
+        sorted(container_names(&c.get_json(&ns, "deployment/web"))),
         ["app", "sidecar"]
     );
     let update = r#"{"spec":{"template":{"spec":{"containers":[{"name":"app","image":"file:///app-v2.wasm"}]}}}}"#;
@@ -269,10 +276,24 @@ fn patch_strategic_by_default_merges_containers_by_name() {
         update,
     ]);
     let d = c.get_json(&ns, "deployment/web");
-    assert_eq!(container_names(&d), ["app", "sidecar"]);
-    assert_eq!(
-        d["spec"]["template"]["spec"]["containers"][0]["image"],
-        "file:///app-v2.wasm"
+    assert_eq!(sorted(container_names(&d)), ["app", "sidecar"]);
+    let images: Vec<(&str, &str)> = d["spec"]["template"]["spec"]["containers"]
+        .as_array()
+        .map(|cs| {
+            cs.iter()
+                .map(|c| {
+                    (
+                        c["name"].as_str().unwrap_or(""),
+                        c["image"].as_str().unwrap_or(""),
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    assert!(
+        images.contains(&("app", "file:///app-v2.wasm"))
+            && images.contains(&("sidecar", "file:///side.wasm")),
+        "the patch changed only the named container: {images:?}"
     );
     let delete =
         r#"{"spec":{"template":{"spec":{"containers":[{"name":"sidecar","$patch":"delete"}]}}}}"#;

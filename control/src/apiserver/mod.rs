@@ -22,6 +22,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use http::StatusCode;
 use serde_json::Value;
+use tracing::Instrument;
 use wasmpod_api::ApiError;
 
 use crate::auth;
@@ -131,9 +132,10 @@ async fn resource(State(state): State<ApiState>, request: Request) -> Response {
         Err(e) => return ErrorResponse(e).into_response(),
     };
     let span = tracing::debug_span!("request", verb = ?req.verb, resource = req.resource.plural, name = ?req.name);
-    let _guard = span.enter();
-    drop(_guard);
-    match dispatch(&state, req, &parts.headers, body).await {
+    match dispatch(&state, req, &parts.headers, body)
+        .instrument(span)
+        .await
+    {
         Ok(resp) => resp,
         Err(e) => ErrorResponse(e).into_response(),
     }

@@ -459,10 +459,18 @@ pub async fn update(
     let repr = negotiate(headers)?;
     let (obj, warnings) = read_object(req, headers, body, req.resource).await?;
     check_identity(req, &obj)?;
-    let current = current(state, req).await?;
-    let expected = precondition(req, &obj, &current)?;
-    let new = merge_for_update(req.resource, &current.object, obj, None);
-    let stored = write_update(state, req, &current, new, expected.is_some()).await?;
+    let mut attempt = 0;
+    let stored = loop {
+        attempt += 1;
+        let current = current(state, req).await?;
+        let expected = precondition(req, &obj, &current)?;
+        let new = merge_for_update(req.resource, &current.object, obj.clone(), None);
+        match write_update(state, req, &current, new).await {
+            // Without a resourceVersion the update is unconditional: retry on a race.
+            Err(ApiError::Conflict { .. }) if expected.is_none() && attempt < RETRIES => continue,
+            result => break result?,
+        }
+    };
     let mut resp = render_one(req, repr, &stored, StatusCode::OK)?;
     add_warnings(&mut resp, &warnings);
     Ok(resp)
@@ -581,14 +589,13 @@ pub(super) fn merge_for_update(
 
 /// Admits and stores an update of `current`. Bumps `metadata.generation`
 /// when `.spec` changed, and completes a pending deletion once the last
-/// finalizer is gone. `strict` keeps a conflict a conflict; otherwise the
-/// caller may retry.
+/// finalizer is gone. A conflict is returned as is; callers that did not
+/// ask for a specific resourceVersion retry.
 pub(super) async fn write_update(
     state: &ApiState,
     req: &ResourceRequest,
     current: &Stored,
     new: Value,
-    _strict: bool,
 ) -> Result<Value, ApiError> {
     let mut new = admit(req.resource, new, Some(&current.object))?;
     if req.resource.has_spec() && new.get("spec") != current.object.get("spec") {
@@ -664,7 +671,7 @@ pub async fn patch(
         )?;
         let expected = precondition(req, &patched, &current)?;
         let new = merge_for_update(req.resource, &current.object, patched, None);
-        match write_update(state, req, &current, new, expected.is_some()).await {
+        match write_update(state, req, &current, new).await {
             Err(ApiError::Conflict { .. }) if expected.is_none() && attempt < RETRIES => continue,
             Err(e) => return Err(e),
             Ok(stored) => {

@@ -36,19 +36,28 @@ pub async fn handle(
             let repr = negotiate(headers)?;
             let (obj, warnings) = objects::read_object(req, headers, body, req.resource).await?;
             check_identity(req, &obj)?;
-            let current = current(state, req).await?;
-            let expected = precondition(req, &obj, &current)?;
-            let new = if sub == Subresource::Status {
-                merge_for_update(
-                    req.resource,
-                    &current.object,
-                    obj,
-                    Some(Subresource::Status),
-                )
-            } else {
-                with_finalizers(&current.object, &obj)
+            let mut attempt = 0;
+            let stored = loop {
+                attempt += 1;
+                let current = current(state, req).await?;
+                let expected = precondition(req, &obj, &current)?;
+                let new = match sub {
+                    Subresource::Status => merge_for_update(
+                        req.resource,
+                        &current.object,
+                        obj.clone(),
+                        Some(Subresource::Status),
+                    ),
+                    _ => with_finalizers(&current.object, &obj),
+                };
+                match write_update(state, req, &current, new).await {
+                    // Without a resourceVersion the write is unconditional: retry a race.
+                    Err(ApiError::Conflict { .. }) if expected.is_none() && attempt < RETRIES => {
+                        continue;
+                    }
+                    result => break result?,
+                }
             };
-            let stored = write_update(state, req, &current, new, expected.is_some()).await?;
             let mut resp = objects::render_one(req, repr, &stored, StatusCode::OK)?;
             super::response::add_warnings(&mut resp, &warnings);
             Ok(resp)
@@ -67,7 +76,7 @@ pub async fn handle(
                     patched,
                     Some(Subresource::Status),
                 );
-                match write_update(state, req, &current, new, expected.is_some()).await {
+                match write_update(state, req, &current, new).await {
                     Err(ApiError::Conflict { .. }) if expected.is_none() && attempt < RETRIES => {
                         continue;
                     }
@@ -220,7 +229,7 @@ async fn scale(
             None => new["spec"] = json!({ "replicas": replicas }),
         }
         let new = merge_for_update(req.resource, &current.object, new, None);
-        match write_update(state, req, &current, new, expected.is_some()).await {
+        match write_update(state, req, &current, new).await {
             Err(ApiError::Conflict { .. }) if expected.is_none() && attempt < RETRIES => continue,
             Err(e) => return Err(e),
             Ok(stored) => {
