@@ -170,10 +170,17 @@ impl Cluster {
         }
     }
 
-    /// Stops the server gracefully (SIGTERM).
+    /// Stops the server with SIGTERM, and SIGKILL after 10 s.
     pub fn stop(&mut self) {
-        if let Some(mut server) = self.server.take() {
-            server.stop(Duration::from_secs(10));
+        self.terminate(Duration::from_secs(10));
+    }
+
+    /// Sends SIGTERM; true if the server exited within `grace` (it is
+    /// killed otherwise). True as well when no server was running.
+    pub fn terminate(&mut self, grace: Duration) -> bool {
+        match self.server.take() {
+            Some(mut server) => server.stop(grace),
+            None => true,
         }
     }
 
@@ -257,7 +264,8 @@ impl Drop for Cluster {
                 self.server_log_tail(40)
             );
         }
-        self.stop();
+        // The state is thrown away, so a slow graceful shutdown is not waited for.
+        self.terminate(Duration::from_secs(2));
     }
 }
 

@@ -96,13 +96,16 @@ impl ServerProcess {
     }
 
     /// SIGTERM, then SIGKILL if the server has not exited after `grace`.
-    pub fn stop(&mut self, grace: Duration) {
+    /// True if it exited by itself within `grace`.
+    pub fn stop(&mut self, grace: Duration) -> bool {
         signal(self.pid, "-TERM");
-        if !self.wait(grace) {
+        let graceful = self.wait(grace);
+        if !graceful {
             signal(self.pid, "-KILL");
             self.wait(Duration::from_secs(10));
         }
         self.release();
+        graceful
     }
 
     /// Waits for the server to exit; false on timeout.
@@ -129,7 +132,7 @@ impl ServerProcess {
 impl Drop for ServerProcess {
     fn drop(&mut self) {
         if !self.exited() {
-            self.stop(Duration::from_secs(3));
+            self.stop(Duration::from_secs(2));
         }
         self.release();
         let _ = self.wrapper.wait();

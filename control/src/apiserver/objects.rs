@@ -607,6 +607,11 @@ pub(super) async fn write_update(
     }
     let key = key(req, name(req));
     let mut ops = admission::update_ops(state, req.resource, &current.object, &mut new).await?;
+    if ops.is_empty() && unchanged(&new, &current.object) {
+        // As kube-apiserver: an update that changes nothing writes nothing,
+        // so no new revision and no watch event.
+        return Ok(current.object.as_ref().clone());
+    }
     let finished = meta::is_deleting(&new)
         && meta::finalizers(&new).is_empty()
         && !admission::awaits_finalize(req.resource, &new);
@@ -643,6 +648,15 @@ pub(super) async fn write_update(
         ));
     }
     Ok(stored.swap_remove(0).object.as_ref().clone())
+}
+
+/// True when `new` equals `stored` but for the resourceVersion it lacks.
+fn unchanged(new: &Value, stored: &Value) -> bool {
+    let mut candidate = new.clone();
+    if let Some(rv) = meta::resource_version(stored) {
+        meta::metadata_mut(&mut candidate).insert("resourceVersion".into(), json!(rv));
+    }
+    candidate == *stored
 }
 
 pub async fn patch(
