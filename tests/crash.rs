@@ -78,6 +78,10 @@ fn acknowledged_creates_survive_kill9(mut c: Cluster) {
         outcome.acknowledged.len()
     );
 
+    eprintln!(
+        "{} creates acknowledged before and during kill -9",
+        outcome.acknowledged.len()
+    );
     c.restart();
     let listed = c
         .get(&format!("/api/v1/namespaces/{ns}/configmaps"))

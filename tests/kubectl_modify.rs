@@ -1,7 +1,6 @@
 //! kubectl's verbs that change existing objects, against the real server:
 //! delete (by name, file, label, `--all`, whole namespaces), label,
-//! annotate, patch (strategic, merge, json), edit, the create generators
-//! and scale.
+//! annotate, patch (strategic, merge, json), edit and scale.
 
 mod common;
 
@@ -423,50 +422,6 @@ fn edit_saves_what_the_editor_changed() {
         "green"
     );
     assert_eq!(c.jsonpath(&ns, "deployment/web", "{.spec.replicas}"), "3");
-}
-
-#[test]
-fn create_generators_make_namespace_configmap_and_secret() {
-    let c = Cluster::shared();
-    let ns = unique("generated");
-    assert_eq!(
-        c.kubectl_ok(&["create", "namespace", &ns]).trim(),
-        format!("namespace/{ns} created")
-    );
-    assert_eq!(
-        c.kubectl_ok(&["get", "namespace", &ns, "-o", "jsonpath={.status.phase}"]),
-        "Active"
-    );
-    let out = c.kubectl_ok(&[
-        "create",
-        "configmap",
-        "cfg",
-        "-n",
-        &ns,
-        "--from-literal=a=1",
-        "--from-literal=b=two words",
-    ]);
-    assert_eq!(out.trim(), "configmap/cfg created");
-    assert_eq!(
-        c.get_json(&ns, "configmap/cfg")["data"],
-        serde_json::json!({"a": "1", "b": "two words"})
-    );
-    let out = c.kubectl_ok(&[
-        "create",
-        "secret",
-        "generic",
-        "creds",
-        "-n",
-        &ns,
-        "--from-literal=password=hunter2",
-    ]);
-    assert_eq!(out.trim(), "secret/creds created");
-    let secret = c.get_json(&ns, "secret/creds");
-    assert_eq!(secret["type"], "Opaque");
-    assert_eq!(
-        secret["data"]["password"], "aHVudGVyMg==",
-        "secret data is base64 of the literal"
-    );
 }
 
 #[test]

@@ -73,7 +73,9 @@ impl Server {
         })
     }
 
-    /// Serves until `shutdown` completes, then closes the store.
+    /// Serves until `shutdown` completes. Closing the store then ends every
+    /// open watch, so the server stops promptly instead of waiting for
+    /// long-lived watch connections.
     pub async fn serve(
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
@@ -81,8 +83,13 @@ impl Server {
         let store = self.state.store.clone();
         tracing::info!(addr = %self.addr, "API server listening");
         let app = apiserver::router(self.state);
+        let closing = store.clone();
+        let stop = async move {
+            shutdown.await;
+            closing.close().await;
+        };
         let result = axum::serve(self.listener, app)
-            .with_graceful_shutdown(shutdown)
+            .with_graceful_shutdown(stop)
             .await
             .map_err(ServerError::Serve);
         store.close().await;

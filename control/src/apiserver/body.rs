@@ -22,6 +22,8 @@ pub enum BodyType {
     StrategicMergePatch,
     JsonPatch,
     ApplyPatch,
+    /// Kubernetes protobuf, which client-go's typed clients send.
+    Protobuf,
 }
 
 pub fn content_type(headers: &HeaderMap) -> Result<BodyType, ApiError> {
@@ -37,9 +39,10 @@ pub fn content_type(headers: &HeaderMap) -> Result<BodyType, ApiError> {
         "application/strategic-merge-patch+json" => BodyType::StrategicMergePatch,
         "application/json-patch+json" => BodyType::JsonPatch,
         "application/apply-patch+yaml" => BodyType::ApplyPatch,
+        super::protobuf::MEDIA_TYPE => BodyType::Protobuf,
         other => {
             return Err(ApiError::UnsupportedMediaType(format!(
-                "the body of the request was in an unknown format - accepted media types include: application/json, application/yaml, application/json-patch+json, application/merge-patch+json, application/strategic-merge-patch+json (got {other:?})"
+                "the body of the request was in an unknown format - accepted media types include: application/json, application/yaml, application/vnd.kubernetes.protobuf, application/json-patch+json, application/merge-patch+json, application/strategic-merge-patch+json (got {other:?})"
             )));
         }
     })

@@ -4,9 +4,11 @@
 pub mod admission;
 pub mod body;
 pub mod discovery;
+pub mod list_snapshot;
 pub mod namespace_finalizer;
 pub mod objects;
 pub mod openapi;
+pub mod protobuf;
 pub mod request;
 pub mod response;
 pub mod subresources;

@@ -197,22 +197,28 @@ pub(super) async fn list_objects(
         if let Err(StoreError::Expired { .. }) =
             state.store.watch(&req.resource.key(), namespace, rv)
         {
-            return Err(ApiError::Expired(
-                "The provided continue parameter is too old to display a consistent list result. You can start a new list without the continue parameter.".into(),
-            ));
+            return Err(expired_continue());
         }
     }
     let limit = req.query.limit;
     let page_size = limit.map(|l| l.clamp(100, 5000));
     let mut items = Vec::new();
-    let mut revision = None;
+    // Every page after the first is read as of the first page's revision.
+    let mut revision = token_rev;
     loop {
         let after = cursor.as_ref().map(|(ns, n)| (ns.as_str(), n.as_str()));
-        let page = state
-            .store
-            .list(&req.resource.key(), namespace, after, page_size)
-            .await
-            .map_err(|e| map_store(req, e))?;
+        let key = req.resource.key();
+        let page = match revision {
+            None => state.store.list(&key, namespace, after, page_size).await,
+            Some(at) => {
+                super::list_snapshot::page_at(&state.store, &key, namespace, after, page_size, at)
+                    .await
+            }
+        };
+        let page = page.map_err(|e| match e {
+            StoreError::Expired { .. } => expired_continue(),
+            e => map_store(req, e),
+        })?;
         revision.get_or_insert(page.revision);
         let mut iter = page.items.into_iter();
         let mut cut = false;
@@ -232,7 +238,7 @@ pub(super) async fn list_objects(
         }
         let more = page.more || iter.next().is_some();
         if cut || !more {
-            let revision = token_rev.or(revision).unwrap_or_default();
+            let revision = revision.unwrap_or_default();
             let continue_token = match (cut && more, cursor) {
                 (true, Some((ns, name))) => Some(encode_continue(&ContinueToken {
                     rv: revision,
@@ -248,6 +254,12 @@ pub(super) async fn list_objects(
             });
         }
     }
+}
+
+fn expired_continue() -> ApiError {
+    ApiError::Expired(
+        "The provided continue parameter is too old to display a consistent list result. You can start a new list without the continue parameter.".into(),
+    )
 }
 
 pub async fn list(
@@ -320,6 +332,13 @@ pub(super) async fn read_object(
     let yaml = match body::content_type(headers)? {
         BodyType::Json => false,
         BodyType::Yaml => true,
+        BodyType::Protobuf => {
+            let bytes = body::read(body).await?;
+            let mut obj = super::protobuf::decode(&bytes, expect)?;
+            check_type_meta(&mut obj, expect)?;
+            let warnings = body::check_fields(expect, None, &obj, req.query.field_validation)?;
+            return Ok((obj, warnings));
+        }
         other => {
             return Err(ApiError::UnsupportedMediaType(format!(
                 "{other:?} bodies are only accepted by PATCH"
@@ -703,7 +722,7 @@ pub(super) fn decode_patch(kind: BodyType, bytes: &[u8]) -> Result<Value, ApiErr
         BodyType::ApplyPatch => Err(ApiError::UnsupportedMediaType(
             "server-side apply (application/apply-patch+yaml) is not supported; use client-side `kubectl apply`".into(),
         )),
-        BodyType::Json | BodyType::Yaml => Err(ApiError::UnsupportedMediaType(
+        BodyType::Json | BodyType::Yaml | BodyType::Protobuf => Err(ApiError::UnsupportedMediaType(
             "PATCH needs application/merge-patch+json, application/strategic-merge-patch+json or application/json-patch+json".into(),
         )),
     }
@@ -915,7 +934,7 @@ pub(super) async fn delete_one(
         return Ok((StatusCode::OK, deleted));
     };
     if dry_run || marked == *current.object {
-        return Ok((StatusCode::ACCEPTED, marked));
+        return Ok((StatusCode::OK, marked));
     }
     let stored = state
         .store
@@ -925,7 +944,7 @@ pub(super) async fn delete_one(
     if req.resource.kind == "Namespace" {
         state.namespace_terminating(&name);
     }
-    Ok((StatusCode::ACCEPTED, stored.object.as_ref().clone()))
+    Ok((StatusCode::OK, stored.object.as_ref().clone()))
 }
 
 pub async fn delete_collection(

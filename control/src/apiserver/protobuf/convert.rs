@@ -42,16 +42,26 @@ pub(crate) enum Problem {
 
 impl FieldError {
     pub(super) fn unsupported(field: &str) -> Self {
-        Self { path: field.to_string(), problem: Problem::Unsupported }
+        Self {
+            path: field.to_string(),
+            problem: Problem::Unsupported,
+        }
     }
 
     pub(super) fn invalid(field: &str, why: impl Into<String>) -> Self {
-        Self { path: field.to_string(), problem: Problem::Invalid(why.into()) }
+        Self {
+            path: field.to_string(),
+            problem: Problem::Invalid(why.into()),
+        }
     }
 
     /// Prefixes the path with the field that contains it.
     pub(super) fn at(mut self, parent: &str) -> Self {
-        self.path = if self.path.is_empty() { parent.to_string() } else { format!("{parent}.{}", self.path) };
+        self.path = if self.path.is_empty() {
+            parent.to_string()
+        } else {
+            format!("{parent}.{}", self.path)
+        };
         self
     }
 }
@@ -124,17 +134,29 @@ impl Obj {
 
     /// A `[]string`: empty means unset.
     pub(super) fn strs(self, key: &str, v: Vec<String>) -> Self {
-        if v.is_empty() { self } else { self.put(key, Value::from(v)) }
+        if v.is_empty() {
+            self
+        } else {
+            self.put(key, Value::from(v))
+        }
     }
 
     /// A `[]int32`: empty means unset.
     pub(super) fn ints(self, key: &str, v: Vec<i32>) -> Self {
-        if v.is_empty() { self } else { self.put(key, Value::from(v)) }
+        if v.is_empty() {
+            self
+        } else {
+            self.put(key, Value::from(v))
+        }
     }
 
     /// A `[]int64`: empty means unset.
     pub(super) fn longs(self, key: &str, v: Vec<i64>) -> Self {
-        if v.is_empty() { self } else { self.put(key, Value::from(v)) }
+        if v.is_empty() {
+            self
+        } else {
+            self.put(key, Value::from(v))
+        }
     }
 
     /// A `map[string]string`: empty means unset; empty values are kept.
@@ -151,7 +173,10 @@ impl Obj {
         if v.is_empty() {
             return self;
         }
-        let map = v.into_iter().map(|(k, b)| (k, Value::String(STANDARD.encode(b)))).collect();
+        let map = v
+            .into_iter()
+            .map(|(k, b)| (k, Value::String(STANDARD.encode(b))))
+            .collect();
         self.put(key, Value::Object(map))
     }
 
@@ -160,7 +185,10 @@ impl Obj {
         if v.is_empty() {
             return self;
         }
-        let map = v.into_iter().map(|(k, q)| (k, Value::String(q.string.unwrap_or_default()))).collect();
+        let map = v
+            .into_iter()
+            .map(|(k, q)| (k, Value::String(q.string.unwrap_or_default())))
+            .collect();
         self.put(key, Value::Object(map))
     }
 
@@ -237,14 +265,22 @@ impl Obj {
     }
 }
 
-/// Fails when a pointer field or list this decoder does not convert is set.
+/// Fails when a pointer field this decoder does not convert is set.
 pub(super) fn reject<T>(key: &str, v: &Option<T>) -> Conv<()> {
-    if v.is_some() { Err(FieldError::unsupported(key)) } else { Ok(()) }
+    if v.is_some() {
+        Err(FieldError::unsupported(key))
+    } else {
+        Ok(())
+    }
 }
 
 /// Fails when a repeated field this decoder does not convert has items.
 pub(super) fn reject_list<T>(key: &str, v: &[T]) -> Conv<()> {
-    if v.is_empty() { Ok(()) } else { Err(FieldError::unsupported(key)) }
+    if v.is_empty() {
+        Ok(())
+    } else {
+        Err(FieldError::unsupported(key))
+    }
 }
 
 /// Fails when a struct held by value (such as `status`) that this decoder
@@ -262,7 +298,9 @@ pub(super) fn reject_nonzero<M: Message>(key: &str, v: &Option<M>) -> Conv<()> {
 /// empty strings, and nested messages that are themselves all zero.
 fn is_zero_message(mut bytes: &[u8]) -> bool {
     while !bytes.is_empty() {
-        let Some((key, rest)) = varint(bytes) else { return false };
+        let Some((key, rest)) = varint(bytes) else {
+            return false;
+        };
         if key >> 3 == 0 {
             return false;
         }
@@ -273,8 +311,12 @@ fn is_zero_message(mut bytes: &[u8]) -> bool {
                 _ => return false,
             },
             2 => {
-                let Some((len, rest)) = varint(bytes) else { return false };
-                let Some(len) = usize::try_from(len).ok().filter(|&l| l <= rest.len()) else { return false };
+                let Some((len, rest)) = varint(bytes) else {
+                    return false;
+                };
+                let Some(len) = usize::try_from(len).ok().filter(|&l| l <= rest.len()) else {
+                    return false;
+                };
                 let (payload, rest) = rest.split_at(len);
                 if !is_zero_message(payload) {
                     return false;
@@ -309,8 +351,9 @@ fn time(t: Time) -> Conv<Option<String>> {
     match seconds {
         None | Some(GO_ZERO_TIME_SECONDS) => Ok(None),
         Some(s) => {
-            let ts = jiff::Timestamp::from_second(s)
-                .map_err(|e| FieldError::invalid("", format!("timestamp {s} is out of range: {e}")))?;
+            let ts = jiff::Timestamp::from_second(s).map_err(|e| {
+                FieldError::invalid("", format!("timestamp {s} is out of range: {e}"))
+            })?;
             Ok(Some(ts.strftime("%Y-%m-%dT%H:%M:%SZ").to_string()))
         }
     }
@@ -318,11 +361,18 @@ fn time(t: Time) -> Conv<Option<String>> {
 
 /// An IntOrString as JSON: a number for type 0, a string for type 1.
 fn int_or_string(v: IntOrString) -> Conv {
-    let IntOrString { r#type, int_val, str_val } = v;
+    let IntOrString {
+        r#type,
+        int_val,
+        str_val,
+    } = v;
     match r#type.unwrap_or(0) {
         0 => Ok(Value::from(int_val.unwrap_or(0))),
         1 => Ok(Value::String(str_val.unwrap_or_default())),
-        other => Err(FieldError::invalid("", format!("IntOrString type {other} is neither 0 (int) nor 1 (string)"))),
+        other => Err(FieldError::invalid(
+            "",
+            format!("IntOrString type {other} is neither 0 (int) nor 1 (string)"),
+        )),
     }
 }
 
@@ -358,27 +408,60 @@ mod tests {
     #[test]
     fn errors_carry_the_json_path_of_the_field() {
         let err = Obj::new()
-            .list("containers", vec![(), ()], |()| Err(FieldError::unsupported("securityContext")))
+            .list("containers", vec![(), ()], |()| {
+                Err(FieldError::unsupported("securityContext"))
+            })
             .map(Obj::done)
             .map_err(|e| e.at("spec"));
-        assert_eq!(err, Err(FieldError::unsupported("spec.containers[0].securityContext")));
+        assert_eq!(
+            err,
+            Err(FieldError::unsupported(
+                "spec.containers[0].securityContext"
+            ))
+        );
     }
 
     #[test]
     fn time_formats_as_rfc3339_seconds_and_zero_time_is_unset() {
         let v = Obj::new()
-            .time("set", Some(Time { seconds: Some(1_700_000_000), nanos: Some(5) }))
+            .time(
+                "set",
+                Some(Time {
+                    seconds: Some(1_700_000_000),
+                    nanos: Some(5),
+                }),
+            )
             .and_then(|o| o.time("empty", Some(Time::default())))
-            .and_then(|o| o.time("zero", Some(Time { seconds: Some(GO_ZERO_TIME_SECONDS), nanos: None })))
+            .and_then(|o| {
+                o.time(
+                    "zero",
+                    Some(Time {
+                        seconds: Some(GO_ZERO_TIME_SECONDS),
+                        nanos: None,
+                    }),
+                )
+            })
             .map(Obj::done);
         assert_eq!(v, Ok(json!({"set": "2023-11-14T22:13:20Z"})));
     }
 
     #[test]
     fn int_or_string_follows_its_type_tag() {
-        let int = IntOrString { r#type: Some(0), int_val: Some(8080), str_val: Some(String::new()) };
-        let name = IntOrString { r#type: Some(1), int_val: Some(0), str_val: Some("http".into()) };
-        let zero = IntOrString { r#type: Some(0), int_val: Some(0), str_val: Some(String::new()) };
+        let int = IntOrString {
+            r#type: Some(0),
+            int_val: Some(8080),
+            str_val: Some(String::new()),
+        };
+        let name = IntOrString {
+            r#type: Some(1),
+            int_val: Some(0),
+            str_val: Some("http".into()),
+        };
+        let zero = IntOrString {
+            r#type: Some(0),
+            int_val: Some(0),
+            str_val: Some(String::new()),
+        };
         let v = Obj::new()
             .int_or_string("a", Some(int))
             .and_then(|o| o.int_or_string("b", Some(name)))
@@ -386,7 +469,10 @@ mod tests {
             .and_then(|o| o.opt_int_or_string("d", Some(zero)))
             .map(Obj::done);
         assert_eq!(v, Ok(json!({"a": 8080, "b": "http", "d": 0})));
-        let bad = IntOrString { r#type: Some(7), ..Default::default() };
+        let bad = IntOrString {
+            r#type: Some(7),
+            ..Default::default()
+        };
         assert!(matches!(
             Obj::new().int_or_string("port", Some(bad)),
             Err(FieldError { ref path, problem: Problem::Invalid(_) }) if path == "port"
@@ -397,7 +483,9 @@ mod tests {
     fn zero_message_check_sees_through_go_encoded_empty_structs() {
         // What Go writes for an empty status: empty strings, zero ints and
         // an empty nested message.
-        assert!(is_zero_message(&[0x0a, 0x00, 0x10, 0x00, 0x1a, 0x02, 0x08, 0x00]));
+        assert!(is_zero_message(&[
+            0x0a, 0x00, 0x10, 0x00, 0x1a, 0x02, 0x08, 0x00
+        ]));
         assert!(is_zero_message(&[]));
         assert!(!is_zero_message(&[0x0a, 0x01, b'x']));
         assert!(!is_zero_message(&[0x10, 0x01]));
@@ -407,7 +495,9 @@ mod tests {
 
     #[test]
     fn bytes_map_is_base64_like_the_json_form() {
-        let v = Obj::new().bytes_map("data", BTreeMap::from([("k".to_string(), b"hi".to_vec())])).done();
+        let v = Obj::new()
+            .bytes_map("data", BTreeMap::from([("k".to_string(), b"hi".to_vec())]))
+            .done();
         assert_eq!(v, json!({"data": {"k": "aGk="}}));
     }
 }

@@ -44,7 +44,14 @@ pub(super) fn object_meta(m: meta::ObjectMeta) -> Conv {
 }
 
 fn owner_reference(r: meta::OwnerReference) -> Conv {
-    let meta::OwnerReference { api_version, kind, name, uid, controller, block_owner_deletion } = r;
+    let meta::OwnerReference {
+        api_version,
+        kind,
+        name,
+        uid,
+        controller,
+        block_owner_deletion,
+    } = r;
     Ok(Obj::new()
         .str("apiVersion", api_version)
         .str("kind", kind)
@@ -56,12 +63,23 @@ fn owner_reference(r: meta::OwnerReference) -> Conv {
 }
 
 pub(super) fn label_selector(s: meta::LabelSelector) -> Conv {
-    let meta::LabelSelector { match_labels, match_expressions } = s;
+    let meta::LabelSelector {
+        match_labels,
+        match_expressions,
+    } = s;
     Obj::new()
         .map("matchLabels", match_labels)
         .list("matchExpressions", match_expressions, |r| {
-            let meta::LabelSelectorRequirement { key, operator, values } = r;
-            Ok(Obj::new().str("key", key).str("operator", operator).strs("values", values).done())
+            let meta::LabelSelectorRequirement {
+                key,
+                operator,
+                values,
+            } = r;
+            Ok(Obj::new()
+                .str("key", key)
+                .str("operator", operator)
+                .strs("values", values)
+                .done())
         })
         .map(Obj::done)
 }
@@ -87,10 +105,19 @@ mod tests {
             uid: s("1234"),
             resource_version: s("17"),
             generation: Some(3),
-            creation_timestamp: Some(meta::Time { seconds: Some(0), nanos: Some(0) }),
-            deletion_timestamp: Some(meta::Time { seconds: Some(86_400), nanos: None }),
+            creation_timestamp: Some(meta::Time {
+                seconds: Some(0),
+                nanos: Some(0),
+            }),
+            deletion_timestamp: Some(meta::Time {
+                seconds: Some(86_400),
+                nanos: None,
+            }),
             deletion_grace_period_seconds: Some(0),
-            labels: BTreeMap::from([("app".into(), "web".into()), ("empty".into(), String::new())]),
+            labels: BTreeMap::from([
+                ("app".into(), "web".into()),
+                ("empty".into(), String::new()),
+            ]),
             annotations: BTreeMap::from([("note".into(), "x".into())]),
             owner_references: vec![meta::OwnerReference {
                 api_version: s("apps/v1"),
@@ -145,8 +172,14 @@ mod tests {
 
     #[test]
     fn managed_fields_are_refused_by_name() {
-        let m = meta::ObjectMeta { managed_fields: vec![meta::ManagedFieldsEntry::default()], ..Default::default() };
-        assert_eq!(object_meta(m), Err(FieldError::unsupported("managedFields")));
+        let m = meta::ObjectMeta {
+            managed_fields: vec![meta::ManagedFieldsEntry::default()],
+            ..Default::default()
+        };
+        assert_eq!(
+            object_meta(m),
+            Err(FieldError::unsupported("managedFields"))
+        );
     }
 
     #[test]

@@ -68,7 +68,10 @@ pub(super) fn pod_security_context(s: core::PodSecurityContext) -> Conv {
         .list("sysctls", sysctls, |s| {
             let core::Sysctl { name, value } = s;
             // `value` is required; an empty one is still a value.
-            Ok(Obj::new().str("name", name).opt_str("value", Some(value.unwrap_or_default())).done())
+            Ok(Obj::new()
+                .str("name", name)
+                .opt_str("value", Some(value.unwrap_or_default()))
+                .done())
         })?
         .opt_str("fsGroupChangePolicy", fs_group_change_policy)
         .ptr("seccompProfile", seccomp_profile, seccomp)?
@@ -78,13 +81,27 @@ pub(super) fn pod_security_context(s: core::PodSecurityContext) -> Conv {
 }
 
 fn se_linux(o: core::SeLinuxOptions) -> Conv {
-    let core::SeLinuxOptions { user, role, r#type, level } = o;
-    Ok(Obj::new().str("user", user).str("role", role).str("type", r#type).str("level", level).done())
+    let core::SeLinuxOptions {
+        user,
+        role,
+        r#type,
+        level,
+    } = o;
+    Ok(Obj::new()
+        .str("user", user)
+        .str("role", role)
+        .str("type", r#type)
+        .str("level", level)
+        .done())
 }
 
 fn windows(o: core::WindowsSecurityContextOptions) -> Conv {
-    let core::WindowsSecurityContextOptions { gmsa_credential_spec_name, gmsa_credential_spec, run_as_user_name, host_process } =
-        o;
+    let core::WindowsSecurityContextOptions {
+        gmsa_credential_spec_name,
+        gmsa_credential_spec,
+        run_as_user_name,
+        host_process,
+    } = o;
     Ok(Obj::new()
         .opt_str("gmsaCredentialSpecName", gmsa_credential_spec_name)
         .opt_str("gmsaCredentialSpec", gmsa_credential_spec)
@@ -94,13 +111,25 @@ fn windows(o: core::WindowsSecurityContextOptions) -> Conv {
 }
 
 fn seccomp(p: core::SeccompProfile) -> Conv {
-    let core::SeccompProfile { r#type, localhost_profile } = p;
-    Ok(Obj::new().str("type", r#type).opt_str("localhostProfile", localhost_profile).done())
+    let core::SeccompProfile {
+        r#type,
+        localhost_profile,
+    } = p;
+    Ok(Obj::new()
+        .str("type", r#type)
+        .opt_str("localhostProfile", localhost_profile)
+        .done())
 }
 
 fn app_armor(p: core::AppArmorProfile) -> Conv {
-    let core::AppArmorProfile { r#type, localhost_profile } = p;
-    Ok(Obj::new().str("type", r#type).opt_str("localhostProfile", localhost_profile).done())
+    let core::AppArmorProfile {
+        r#type,
+        localhost_profile,
+    } = p;
+    Ok(Obj::new()
+        .str("type", r#type)
+        .opt_str("localhostProfile", localhost_profile)
+        .done())
 }
 
 #[cfg(test)]
@@ -111,12 +140,18 @@ mod tests {
     #[test]
     fn pointer_zeros_in_a_security_context_are_kept() {
         let sc = core::SecurityContext {
-            capabilities: Some(core::Capabilities { add: vec!["NET_ADMIN".into()], drop: vec!["ALL".into()] }),
+            capabilities: Some(core::Capabilities {
+                add: vec!["NET_ADMIN".into()],
+                drop: vec!["ALL".into()],
+            }),
             privileged: Some(false),
             run_as_user: Some(0),
             run_as_non_root: Some(false),
             read_only_root_filesystem: Some(true),
-            seccomp_profile: Some(core::SeccompProfile { r#type: Some("RuntimeDefault".into()), localhost_profile: None }),
+            seccomp_profile: Some(core::SeccompProfile {
+                r#type: Some("RuntimeDefault".into()),
+                localhost_profile: None,
+            }),
             ..Default::default()
         };
         assert_eq!(
@@ -138,7 +173,10 @@ mod tests {
             run_as_group: Some(1000),
             fs_group: Some(2000),
             supplemental_groups: vec![3000, 4000],
-            sysctls: vec![core::Sysctl { name: Some("net.core.somaxconn".into()), value: Some("1024".into()) }],
+            sysctls: vec![core::Sysctl {
+                name: Some("net.core.somaxconn".into()),
+                value: Some("1024".into()),
+            }],
             fs_group_change_policy: Some("OnRootMismatch".into()),
             ..Default::default()
         };
