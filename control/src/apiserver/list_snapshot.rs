@@ -42,8 +42,7 @@ pub async fn page_at(
         changes.retain(|e| e.revision <= page.revision);
         // Every change since `at` may remove one fetched row; fetch again
         // if too few rows are left to fill the page.
-        let enough =
-            fetch.is_none_or(|f| f >= limit.unwrap_or(0) + changes.len() + 1) || !page.more;
+        let enough = fetch.is_none_or(|f| f > limit.unwrap_or(0) + changes.len()) || !page.more;
         if !enough {
             extra = changes.len();
             continue;

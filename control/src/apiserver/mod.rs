@@ -3,7 +3,9 @@
 
 pub mod admission;
 pub mod body;
+pub mod delete;
 pub mod discovery;
+pub mod list;
 pub mod list_snapshot;
 pub mod namespace_finalizer;
 pub mod objects;
@@ -151,13 +153,13 @@ async fn dispatch(
 ) -> Result<Response, ApiError> {
     match (req.subresource, req.verb) {
         (None, Verb::Get) => objects::get(state, &req, headers).await,
-        (None, Verb::List) => objects::list(state, &req, headers).await,
+        (None, Verb::List) => list::list(state, &req, headers).await,
         (None, Verb::Watch) => watch::watch(state, &req, headers).await,
         (None, Verb::Create) => objects::create(state, &req, headers, body).await,
         (None, Verb::Update) => objects::update(state, &req, headers, body).await,
         (None, Verb::Patch) => objects::patch(state, &req, headers, body).await,
-        (None, Verb::Delete) => objects::delete(state, &req, body).await,
-        (None, Verb::DeleteCollection) => objects::delete_collection(state, &req, body).await,
+        (None, Verb::Delete) => delete::delete(state, &req, body).await,
+        (None, Verb::DeleteCollection) => delete::delete_collection(state, &req, body).await,
         (Some(SubresourceName::Stored(sub)), verb) => {
             subresources::handle(state, &req, sub, verb, headers, body).await
         }

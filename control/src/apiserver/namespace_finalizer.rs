@@ -12,7 +12,7 @@ use wasmpod_api::meta;
 use wasmpod_api::registry::{self, ResourceType};
 
 use super::ApiState;
-use super::objects::{DeleteOptions, delete_one};
+use super::delete::{DeleteOptions, delete_one};
 use super::request::{Query, ResourceRequest, Verb};
 use crate::store::{Key, StoreError};
 

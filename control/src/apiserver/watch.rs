@@ -16,7 +16,8 @@ use tokio::sync::mpsc;
 use wasmpod_api::ApiError;
 
 use super::ApiState;
-use super::objects::{self, Selectors, include_object, list_objects};
+use super::list::{Selectors, list_objects};
+use super::objects::{self, include_object};
 use super::request::ResourceRequest;
 use super::response::{Representation, negotiate, partial_metadata};
 use super::table;
