@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::manifests::{configmap, write};
+use common::manifests::{configmap, every_kind, write};
 use common::namespace;
 use serde_json::Value;
 
@@ -383,4 +383,77 @@ fn apply_dry_run_server_validates_but_stores_nothing() {
         &configmap("Bad_Name", &[]),
     );
     assert!(err.contains("Invalid") || err.contains("invalid"), "{err}");
+}
+
+#[test]
+fn apply_reconfigures_every_kind_and_then_finds_nothing_to_change() {
+    let (c, ns) = namespace("apply-every");
+    let v1 = every_kind(&ns);
+    let documents = v1.split("\n---\n").count();
+    let created = c.kubectl_ok_stdin(&["apply", "-n", &ns, "-f", "-"], &v1);
+    assert_eq!(
+        created.lines().filter(|l| l.ends_with(" created")).count(),
+        documents,
+        "{created}"
+    );
+    let v2 = v1.replace(
+        "metadata: {name: ",
+        "metadata: {labels: {rev: \"2\"}, name: ",
+    );
+    let mut failures = Vec::new();
+    for (round, expected) in [(1, " configured"), (2, " unchanged")] {
+        let out = c.kubectl_stdin(&["apply", "-n", &ns, "-f", "-"], &v2);
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let wrong: Vec<&str> = stdout.lines().filter(|l| !l.ends_with(expected)).collect();
+        if !out.status.success() || !wrong.is_empty() || stdout.lines().count() != documents {
+            failures.push(format!(
+                "apply #{round} should print \"<object>{expected}\" for all {documents} objects; \
+                 other lines: {wrong:?}; stderr: {}",
+                String::from_utf8_lossy(&out.stderr).trim()
+            ));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+    let labelled = c.kubectl_ok(&[
+        "get",
+        "deploy,rs,sts,ds,rc,jobs,cronjobs,svc,endpoints,cm,secrets,sa,pvc,leases,roles,\
+         rolebindings,controllerrevisions,events,pods",
+        "-n",
+        &ns,
+        "-l",
+        "rev=2",
+        "-o",
+        "name",
+    ]);
+    assert_eq!(labelled.lines().count(), documents, "{labelled}");
+}
+
+#[test]
+fn diff_shows_what_apply_would_change_without_changing_it() {
+    let (c, ns) = namespace("diff");
+    let v1 = configmap("cfg", &[("k", "v1")]);
+    c.kubectl_ok_stdin(&["apply", "-n", &ns, "-f", "-"], &v1);
+    let same = c.kubectl_stdin(&["diff", "-n", &ns, "-f", "-"], &v1);
+    assert!(
+        same.status.success() && same.stdout.is_empty(),
+        "no difference for the applied manifest: {}{}",
+        String::from_utf8_lossy(&same.stdout),
+        String::from_utf8_lossy(&same.stderr)
+    );
+    let changed = c.kubectl_stdin(
+        &["diff", "-n", &ns, "-f", "-"],
+        &configmap("cfg", &[("k", "v2")]),
+    );
+    let stdout = String::from_utf8_lossy(&changed.stdout);
+    assert_eq!(
+        changed.status.code(),
+        Some(1),
+        "kubectl diff exits 1 on a difference: {stdout}{}",
+        String::from_utf8_lossy(&changed.stderr)
+    );
+    assert!(
+        stdout.contains("-  k: v1") && stdout.contains("+  k: v2"),
+        "{stdout}"
+    );
+    assert_eq!(c.jsonpath(&ns, "configmap/cfg", "{.data.k}"), "v1");
 }

@@ -321,3 +321,117 @@ fn get_watch_prints_objects_created_after_it_started() {
         "{deleted}"
     );
 }
+
+#[test]
+fn get_all_lists_the_kinds_of_the_all_category() {
+    let (c, ns) = namespace("get-all-category");
+    c.kubectl_ok_stdin(&["apply", "-n", &ns, "-f", "-"], &deployment("web", 1));
+    c.kubectl_ok_stdin(&["create", "-n", &ns, "-f", "-"], &pod("solo", &[]));
+    c.kubectl_ok_stdin(
+        &["create", "-n", &ns, "-f", "-"],
+        "apiVersion: v1\nkind: Service\nmetadata: {name: web}\nspec: {ports: [{port: 80}]}\n",
+    );
+    c.create_configmap(&ns, "not-in-all", json!({}));
+    let all = names(&c.kubectl_ok(&["get", "all", "-n", &ns, "-o", "name"]));
+    assert_eq!(all, ["deployment.apps/web", "pod/solo", "service/web"]);
+}
+
+#[test]
+fn get_shows_labels_label_columns_sorts_and_prints_custom_columns() {
+    let (c, ns) = namespace("get-presentation");
+    for (name, app, rank) in [("a", "db", "3"), ("b", "web", "1"), ("c", "web", "2")] {
+        c.kubectl_ok_stdin(
+            &["create", "-n", &ns, "-f", "-"],
+            &pod(name, &[("app", app), ("rank", rank)]),
+        );
+    }
+    let shown = c.kubectl_ok(&["get", "pods", "-n", &ns, "--show-labels"]);
+    assert_eq!(
+        header(&shown).last().map(String::as_str),
+        Some("LABELS"),
+        "{shown}"
+    );
+    assert!(
+        row(&shown, "a").is_some_and(|r| r.contains("app=db,rank=3")),
+        "{shown}"
+    );
+    let with_columns = c.kubectl_ok(&["get", "pods", "-n", &ns, "-L", "app,rank"]);
+    assert!(header(&with_columns).ends_with(&["APP".to_string(), "RANK".to_string()]));
+    assert!(
+        row(&with_columns, "b").is_some_and(|r| columns(r).ends_with(&["web".into(), "1".into()])),
+        "{with_columns}"
+    );
+    let sorted = c.kubectl_ok(&[
+        "get",
+        "pods",
+        "-n",
+        &ns,
+        "--sort-by=.metadata.labels.rank",
+        "-o",
+        "name",
+    ]);
+    assert_eq!(
+        sorted.lines().collect::<Vec<_>>(),
+        ["pod/b", "pod/c", "pod/a"]
+    );
+    let custom = c.kubectl_ok(&[
+        "get",
+        "pods",
+        "-n",
+        &ns,
+        "--no-headers",
+        "-o",
+        "custom-columns=NAME:.metadata.name,APP:.metadata.labels.app",
+    ]);
+    let rows: Vec<Vec<&str>> = custom
+        .lines()
+        .map(|l| l.split_whitespace().collect())
+        .collect();
+    assert_eq!(rows, [["a", "db"], ["b", "web"], ["c", "web"]]);
+}
+
+#[test]
+fn get_events_filters_by_involved_object() {
+    let (c, ns) = namespace("get-events");
+    for (name, api_version, kind, object, reason) in [
+        ("e1", "v1", "Pod", "a", "Scheduled"),
+        ("e2", "v1", "Pod", "b", "Pulled"),
+        ("e3", "apps/v1", "Deployment", "a", "ScalingReplicaSet"),
+    ] {
+        c.post(
+            &format!("/api/v1/namespaces/{ns}/events"),
+            &json!({
+                "apiVersion": "v1", "kind": "Event",
+                "metadata": {"name": name},
+                "involvedObject": {"apiVersion": api_version, "kind": kind, "name": object, "namespace": ns},
+                "reason": reason, "message": format!("{reason} {object}"), "type": "Normal",
+                "count": 1, "source": {"component": "e2e"},
+            }),
+        )
+        .expect(201);
+    }
+    let select = |selector: &str| {
+        names(&c.kubectl_ok(&[
+            "get",
+            "events",
+            "-n",
+            &ns,
+            "--field-selector",
+            selector,
+            "-o",
+            "name",
+        ]))
+    };
+    assert_eq!(select("involvedObject.name=a"), ["event/e1", "event/e3"]);
+    assert_eq!(
+        select("involvedObject.name=a,involvedObject.kind=Pod"),
+        ["event/e1"]
+    );
+    assert_eq!(select("reason=Pulled"), ["event/e2"]);
+    let for_pod = c.kubectl_ok(&["events", "-n", &ns, "--for", "pod/a"]);
+    assert!(for_pod.contains("Scheduled"), "{for_pod}");
+    assert!(
+        !for_pod.contains("Pulled") && !for_pod.contains("ScalingReplicaSet"),
+        "{for_pod}"
+    );
+}

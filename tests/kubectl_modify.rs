@@ -484,3 +484,32 @@ spec:
     c.kubectl_ok(&["scale", "rc/legacy", "-n", &ns, "--replicas=2"]);
     assert_eq!(c.jsonpath(&ns, "rc/legacy", "{.spec.replicas}"), "2");
 }
+
+#[test]
+fn replace_puts_the_whole_object_and_force_recreates_it() {
+    let (c, ns) = namespace("replace");
+    c.create_configmap(&ns, "cfg", json!({"a": "1", "b": "2"}));
+    let out = c.kubectl_ok_stdin(
+        &["replace", "-n", &ns, "-f", "-"],
+        &configmap("cfg", &[("c", "3")]),
+    );
+    assert_eq!(out.trim(), "configmap/cfg replaced");
+    assert_eq!(c.get_json(&ns, "configmap/cfg")["data"], json!({"c": "3"}));
+    let uid = c.jsonpath(&ns, "configmap/cfg", "{.metadata.uid}");
+    c.kubectl_ok_stdin(
+        &["replace", "--force", "-n", &ns, "-f", "-"],
+        &configmap("cfg", &[("d", "4")]),
+    );
+    let recreated = c.get_json(&ns, "configmap/cfg");
+    assert_eq!(recreated["data"], json!({"d": "4"}));
+    assert_ne!(
+        recreated["metadata"]["uid"].as_str(),
+        Some(uid.as_str()),
+        "--force deletes and creates anew"
+    );
+    let err = c.kubectl_err_stdin(
+        &["replace", "-n", &ns, "-f", "-"],
+        &configmap("missing", &[]),
+    );
+    assert!(err.contains("NotFound"), "{err}");
+}
