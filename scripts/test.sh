@@ -5,6 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 ./scripts/setup.sh
+./scripts/build-examples.sh
 
 export WASMPOD_TEST_POSTGRES_URL="${WASMPOD_TEST_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432/test}"
 if ! pg_isready -q -d "$WASMPOD_TEST_POSTGRES_URL" 2>/dev/null; then

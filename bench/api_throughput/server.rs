@@ -169,6 +169,31 @@ impl ProcSample {
     }
 }
 
+/// CPU time all processes on the machine spent busy (user, nice, system,
+/// irq, softirq, steal), summed over CPUs, from `/proc/stat`. Set beside
+/// the server's and the load generator's own time it shows what else ran:
+/// Postgres, or anything else on the machine.
+pub fn machine_busy() -> anyhow::Result<Duration> {
+    let stat = std::fs::read_to_string("/proc/stat").context("reading /proc/stat")?;
+    let line = stat
+        .lines()
+        .find(|l| l.starts_with("cpu "))
+        .context("no cpu line in /proc/stat")?;
+    let ticks: Vec<u64> = line
+        .split_whitespace()
+        .skip(1)
+        .map(|v| v.parse().context("a counter in /proc/stat is not a number"))
+        .collect::<anyhow::Result<_>>()?;
+    // user nice system idle iowait irq softirq steal ...
+    let busy: u64 = [0, 1, 2, 5, 6, 7]
+        .iter()
+        .filter_map(|&i| ticks.get(i))
+        .sum();
+    Ok(Duration::from_micros(
+        busy * 1_000_000 / clock_ticks_per_second().max(1),
+    ))
+}
+
 /// A `kB` field of `/proc/<pid>/status`.
 fn status_kib(status: &str, field: &str) -> anyhow::Result<u64> {
     let line = status

@@ -1,0 +1,148 @@
+//! The kubelet of a wasmpod node: registers the Node, renews its Lease,
+//! watches the pods bound to it and drives each through its lifecycle on a
+//! [`container_runtime::ContainerRuntime`], reporting status through the API.
+//! Nothing here knows the wasm engine; the runtime knows nothing of the API.
+
+pub mod client;
+pub mod clock;
+pub mod container_runtime;
+pub mod fake_runtime;
+pub mod lifecycle;
+pub mod node_status;
+pub mod pods;
+pub mod wasm_runtime;
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use wasmpod_api::k8s_openapi::api::core::v1::Pod;
+
+use client::{ApiClient, ListParams};
+use container_runtime::ContainerRuntime;
+use lifecycle::{BackoffConfig, HostFacts};
+use node_status::{LeaseRenewer, NodeConfig, NodeStatusError, NodeStatusReporter};
+use pods::{PodManager, PodWorkerConfig};
+
+/// Everything the agent is configured with.
+#[derive(Debug, Clone)]
+pub struct AgentConfig {
+    pub node: NodeConfig,
+    /// The crash-loop and retry back-off of containers.
+    pub backoff: BackoffConfig,
+    /// How often ConfigMap, Secret and downward API files are refreshed.
+    pub volume_resync: Duration,
+}
+
+impl AgentConfig {
+    pub fn new(node: NodeConfig) -> Self {
+        Self {
+            node,
+            backoff: BackoffConfig::default(),
+            volume_resync: Duration::from_secs(60),
+        }
+    }
+}
+
+/// A failure that stops the agent.
+#[derive(Debug, thiserror::Error)]
+pub enum AgentError {
+    #[error(transparent)]
+    NodeStatus(#[from] NodeStatusError),
+}
+
+/// The node agent: see the module documentation.
+pub struct Agent<R: ContainerRuntime> {
+    client: ApiClient,
+    config: AgentConfig,
+    runtime: Arc<R>,
+}
+
+/// The longest pause between attempts to register while the API server
+/// cannot be reached.
+const REGISTER_RETRY_MAX: Duration = Duration::from_secs(30);
+
+impl<R: ContainerRuntime> Agent<R> {
+    pub fn new(client: ApiClient, config: AgentConfig, runtime: Arc<R>) -> Self {
+        Self {
+            client,
+            config,
+            runtime,
+        }
+    }
+
+    /// Registers the Node (retrying until the API server answers), then
+    /// reports its status, renews its Lease and runs its pods until
+    /// `shutdown` resolves. Pods' containers stop with the agent.
+    pub async fn run(self, shutdown: impl Future<Output = ()>) -> Result<(), AgentError> {
+        tokio::pin!(shutdown);
+        let node = &self.config.node;
+        let mut reporter = NodeStatusReporter::new(self.client.clone(), node.clone());
+        let mut pause = Duration::from_millis(250);
+        let node_uid = loop {
+            tokio::select! {
+                () = &mut shutdown => return Ok(()),
+                registered = reporter.register() => match registered {
+                    Ok(uid) => break uid,
+                    Err(e) => {
+                        tracing::warn!(error = %error_chain(&e), "registering the node; retrying");
+                    }
+                },
+            }
+            tokio::select! {
+                () = &mut shutdown => return Ok(()),
+                () = tokio::time::sleep(pause) => {}
+            }
+            pause = (pause * 2).min(REGISTER_RETRY_MAX);
+        };
+        tracing::info!(node = %node.name, "node registered");
+        let lease = LeaseRenewer::new(
+            self.client.clone(),
+            node.name.clone(),
+            Some(node_uid),
+            node.lease_duration,
+            node.lease_renew_interval,
+        );
+        let manager = PodManager::new(
+            Arc::clone(&self.runtime),
+            self.client.clone(),
+            self.worker_config(),
+        );
+        let watcher = self.client.watcher::<Pod>(
+            None,
+            ListParams::fields(format!("spec.nodeName={}", node.name)),
+        );
+        tokio::select! {
+            () = &mut shutdown => {}
+            () = reporter.run() => {}
+            () = lease.run() => {}
+            () = manager.run(watcher) => {}
+        }
+        Ok(())
+    }
+
+    fn worker_config(&self) -> PodWorkerConfig {
+        let node = &self.config.node;
+        let mut config = PodWorkerConfig::new(node.name.clone(), node.data_dir.clone());
+        config.backoff = self.config.backoff;
+        config.volume_resync = self.config.volume_resync;
+        config.host = HostFacts {
+            host_ip: node.internal_ip().map(str::to_string),
+        };
+        config.node_cpu_millis = node.cpu_millis.saturating_sub(node.reserved_cpu_millis);
+        config.node_memory_bytes = node.memory_bytes.saturating_sub(node.reserved_memory_bytes);
+        config
+    }
+}
+
+/// An error and its causes on one line, for logs.
+pub(crate) fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        out.push_str(": ");
+        out.push_str(&s.to_string());
+        source = s.source();
+    }
+    out
+}
