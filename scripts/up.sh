@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# Builds wasmpod and starts an all-in-one cluster in ./.wasmpod (SQLite).
-# Then: export KUBECONFIG=$PWD/.wasmpod/kubeconfig.yaml; kubectl get pods -A
+# Builds wasmpod and the example modules, then starts an all-in-one cluster
+# (API server on SQLite and one node) in ./.wasmpod with the examples
+# deployed. Then: export KUBECONFIG=$PWD/.wasmpod/kubeconfig.yaml; kubectl get pods
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/setup.sh
+./scripts/build-examples.sh
 cargo build --release --bin wasmpod
-exec ./target/release/wasmpod up "$@"
+exec ./target/release/wasmpod up --examples wasm-examples "$@"

@@ -1,5 +1,5 @@
-//! `wasmpod server` and `wasmpod up`: run the control plane until SIGINT or
-//! SIGTERM.
+//! `wasmpod server`: run the control plane until SIGINT or SIGTERM. `wasmpod
+//! up` starts the same server through [`start`].
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -9,17 +9,24 @@ use wasmpod_control::store::StoreOptions;
 
 use crate::data_dir::DataDir;
 use crate::kubeconfig;
+use crate::shutdown::Shutdown;
 
 pub struct Options {
     pub data_dir: PathBuf,
     pub datastore: Option<String>,
     pub listen: SocketAddr,
     pub watch_window: usize,
-    /// Print how to use the cluster once it is up (`wasmpod up`).
-    pub announce: bool,
 }
 
-pub async fn run(opts: Options) -> anyhow::Result<()> {
+/// A bound API server, its admin kubeconfig and the lock on its data dir.
+pub struct Started {
+    pub server: Server,
+    pub kubeconfig: PathBuf,
+    pub data: DataDir,
+}
+
+/// Opens the data dir and the store, binds the API and writes the kubeconfig.
+pub async fn start(opts: Options) -> anyhow::Result<Started> {
     let data = DataDir::open(&opts.data_dir)?;
     let datastore = opts.datastore.unwrap_or_else(|| data.sqlite_url());
     let config = ServerConfig {
@@ -30,38 +37,20 @@ pub async fn run(opts: Options) -> anyhow::Result<()> {
             watch_window: opts.watch_window,
             ..StoreOptions::default()
         },
+        controllers: true,
     };
     let server = Server::bind(config).await?;
     let kubeconfig = kubeconfig::write(&data.path, server.addr)?;
-    if opts.announce {
-        println!(
-            "wasmpod is up at http://{addr}\n\n  export KUBECONFIG={kc}\n  kubectl get namespaces\n",
-            addr = server.addr,
-            kc = kubeconfig.display()
-        );
-    }
-    server.serve(shutdown_signal()).await?;
-    Ok(())
+    Ok(Started {
+        server,
+        kubeconfig,
+        data,
+    })
 }
 
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        _ = ctrl_c => {},
-        _ = term => {},
-    }
-    tracing::info!("shutting down");
+pub async fn run(opts: Options) -> anyhow::Result<()> {
+    let started = start(opts).await?;
+    started.server.serve(Shutdown::on_signal().wait()).await?;
+    drop(started.data);
+    Ok(())
 }

@@ -6,9 +6,12 @@
 //! Resource types are the upstream Kubernetes types of `k8s-openapi`
 //! (API level v1.32), so manifests written for Kubernetes decode unchanged.
 
+#[cfg(feature = "client")]
+pub mod client;
 pub mod defaults;
 pub mod error;
 pub mod meta;
+pub mod module_ref;
 pub mod object;
 pub mod patch;
 pub mod registry;

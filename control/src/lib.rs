@@ -4,5 +4,8 @@
 pub mod apiserver;
 pub mod auth;
 pub mod bootstrap;
+pub mod controllers;
+pub mod modules;
+pub mod scheduler;
 pub mod server;
 pub mod store;

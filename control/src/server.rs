@@ -4,11 +4,16 @@
 use std::future::Future;
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use tokio::net::TcpListener;
 
 use crate::apiserver::{self, ApiState};
+use crate::controllers::{self, ControllerConfig};
 use crate::store::{Store, StoreError, StoreOptions};
+
+/// How long shutdown waits for the controllers to stop.
+const CONTROLLERS_STOP: Duration = Duration::from_secs(3);
 
 #[derive(Debug, Clone)]
 pub struct ServerConfig {
@@ -18,6 +23,9 @@ pub struct ServerConfig {
     pub datastore: String,
     pub data_dir: PathBuf,
     pub store: StoreOptions,
+    /// Run the scheduler and the controllers (leader-elected) beside the
+    /// API; off for a bare API server.
+    pub controllers: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -34,6 +42,8 @@ pub enum ServerError {
     Bootstrap(wasmpod_api::ApiError),
     #[error("serving the API")]
     Serve(#[source] std::io::Error),
+    #[error("starting the controllers")]
+    Controllers(#[source] wasmpod_api::client::ClientError),
 }
 
 /// A control plane that is listening.
@@ -41,6 +51,7 @@ pub struct Server {
     pub addr: SocketAddr,
     pub state: ApiState,
     listener: TcpListener,
+    controllers: bool,
 }
 
 impl Server {
@@ -70,6 +81,7 @@ impl Server {
             addr,
             state,
             listener,
+            controllers: config.controllers,
         })
     }
 
@@ -84,8 +96,24 @@ impl Server {
         tracing::info!(addr = %self.addr, "API server listening");
         let app = apiserver::router(self.state);
         let closing = store.clone();
+        let controllers_stop = tokio_util::sync::CancellationToken::new();
+        let controllers = if self.controllers {
+            let config = ControllerConfig::new(format!("http://{}", loopback(self.addr)));
+            Some(
+                controllers::spawn(config, controllers_stop.clone())
+                    .map_err(ServerError::Controllers)?,
+            )
+        } else {
+            None
+        };
         let stop = async move {
             shutdown.await;
+            // The controllers stop (and give up the leader Lease) while the
+            // API still answers.
+            controllers_stop.cancel();
+            if let Some(handle) = controllers {
+                let _ = tokio::time::timeout(CONTROLLERS_STOP, handle).await;
+            }
             closing.close().await;
         };
         let result = axum::serve(self.listener, app)
@@ -94,5 +122,20 @@ impl Server {
             .map_err(ServerError::Serve);
         store.close().await;
         result
+    }
+}
+
+/// The address the in-process controllers use: a wildcard listen address
+/// is reached on loopback.
+fn loopback(addr: SocketAddr) -> SocketAddr {
+    if addr.ip().is_unspecified() {
+        let ip = if addr.is_ipv6() {
+            std::net::Ipv6Addr::LOCALHOST.into()
+        } else {
+            std::net::Ipv4Addr::LOCALHOST.into()
+        };
+        SocketAddr::new(ip, addr.port())
+    } else {
+        addr
     }
 }

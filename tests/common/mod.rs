@@ -9,6 +9,7 @@
 pub mod http;
 pub mod kubectl;
 pub mod manifests;
+pub mod node;
 pub mod postgres;
 pub mod process;
 pub mod table;

@@ -10,6 +10,7 @@ pub mod list_snapshot;
 pub mod namespace_finalizer;
 pub mod objects;
 pub mod openapi;
+pub mod pod_logs;
 pub mod protobuf;
 pub mod request;
 pub mod response;
@@ -44,6 +45,8 @@ pub struct ApiState {
 struct Inner {
     /// Wakes the namespace finalizer when a namespace starts terminating.
     namespace_deleted: tokio::sync::mpsc::UnboundedSender<String>,
+    /// Reaches the nodes' log endpoints.
+    http: reqwest::Client,
 }
 
 impl ApiState {
@@ -53,8 +56,16 @@ impl ApiState {
     ) -> Self {
         Self {
             store,
-            inner: Arc::new(Inner { namespace_deleted }),
+            inner: Arc::new(Inner {
+                namespace_deleted,
+                http: node_client(),
+            }),
         }
+    }
+
+    /// The HTTP client for requests the API server makes to nodes.
+    pub(crate) fn http_client(&self) -> &reqwest::Client {
+        &self.inner.http
     }
 
     pub(crate) fn namespace_terminating(&self, name: &str) {
@@ -62,6 +73,16 @@ impl ApiState {
         // closed channel during shutdown loses nothing.
         let _ = self.inner.namespace_deleted.send(name.to_string());
     }
+}
+
+/// The client for nodes: a node that does not accept a connection soon is
+/// reported unreachable; a followed log may stream for as long as it lasts.
+fn node_client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .connect_timeout(std::time::Duration::from_secs(5))
+        .no_proxy()
+        .build()
+        .unwrap_or_default()
 }
 
 /// The API's routes. Authentication and authorization wrap all of them.
@@ -89,6 +110,7 @@ pub fn router(state: ApiState) -> Router {
         .route("/healthz", get(|| async { "ok" }))
         .route("/livez", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
+        .merge(crate::modules::routes())
         .fallback(resource)
         .layer(axum::middleware::from_fn(auth::authenticate))
         .with_state(state)
@@ -163,8 +185,9 @@ async fn dispatch(
         (Some(SubresourceName::Stored(sub)), verb) => {
             subresources::handle(state, &req, sub, verb, headers, body).await
         }
-        (Some(SubresourceName::Log), _) => Err(ApiError::ServiceUnavailable(
-            "pod logs are served by the pod's node; no node serves this pod".into(),
-        )),
+        (Some(SubresourceName::Log), Verb::Get) => pod_logs::logs(state, &req).await,
+        (Some(SubresourceName::Log), verb) => Err(ApiError::MethodNotAllowed(format!(
+            "the server does not allow {verb:?} on pods/log"
+        ))),
     }
 }

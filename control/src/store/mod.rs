@@ -41,6 +41,7 @@
 //! older than the window is `Expired`. Compaction ([`compact`]) trims the
 //! change log to the newest `log_retention` revisions.
 
+pub mod blobs;
 mod compact;
 mod db;
 mod feed;

@@ -5,6 +5,9 @@
 
 use std::future::Future;
 use std::path::PathBuf;
+use std::sync::Arc;
+
+use super::log_server::{LogWriters, NoWriters};
 
 /// Executes containers. One value serves every pod of the node.
 pub trait ContainerRuntime: Send + Sync + 'static {
@@ -17,6 +20,13 @@ pub trait ContainerRuntime: Send + Sync + 'static {
         &self,
         spec: ContainerSpec,
     ) -> impl Future<Output = Result<Self::Handle, StartError>> + Send;
+
+    /// Which containers' log files ([`ContainerSpec::log_path`]) are still
+    /// written, so that `kubectl logs -f` ends with the container. A
+    /// runtime that does not know says none are.
+    fn log_writers(&self) -> Arc<dyn LogWriters> {
+        Arc::new(NoWriters)
+    }
 }
 
 /// A running (or finished) container.

@@ -3,16 +3,20 @@
 //! [`container_runtime::ContainerRuntime`], reporting status through the API.
 //! Nothing here knows the wasm engine; the runtime knows nothing of the API.
 
-pub mod client;
+/// The typed API client the agent talks through.
+pub use wasmpod_api::client;
 pub mod clock;
 pub mod container_runtime;
 pub mod fake_runtime;
 pub mod lifecycle;
+pub mod log_server;
+pub mod modules;
 pub mod node_status;
 pub mod pods;
 pub mod wasm_runtime;
 
 use std::future::Future;
+use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -32,6 +36,9 @@ pub struct AgentConfig {
     pub backoff: BackoffConfig,
     /// How often ConfigMap, Secret and downward API files are refreshed.
     pub volume_resync: Duration,
+    /// Where the node's log endpoint listens; its port is reported as the
+    /// Node's kubelet endpoint. Port 0 picks a free one.
+    pub log_listen: SocketAddr,
 }
 
 impl AgentConfig {
@@ -40,6 +47,7 @@ impl AgentConfig {
             node,
             backoff: BackoffConfig::default(),
             volume_resync: Duration::from_secs(60),
+            log_listen: SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
         }
     }
 }
@@ -49,6 +57,12 @@ impl AgentConfig {
 pub enum AgentError {
     #[error(transparent)]
     NodeStatus(#[from] NodeStatusError),
+    #[error("listening for log requests on {addr}")]
+    LogListen {
+        addr: SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
 }
 
 /// The node agent: see the module documentation.
@@ -76,7 +90,15 @@ impl<R: ContainerRuntime> Agent<R> {
     /// `shutdown` resolves. Pods' containers stop with the agent.
     pub async fn run(self, shutdown: impl Future<Output = ()>) -> Result<(), AgentError> {
         tokio::pin!(shutdown);
-        let node = &self.config.node;
+        let addr = self.config.log_listen;
+        let listen_error = |source| AgentError::LogListen { addr, source };
+        let listener = log_server::bind(addr).await.map_err(listen_error)?;
+        let port = listener.local_addr().map_err(listen_error)?.port();
+        let node = &NodeConfig {
+            kubelet_port: Some(port),
+            ..self.config.node.clone()
+        };
+        let logs = log_server::LogServer::new(node.data_dir.clone(), self.runtime.log_writers());
         let mut reporter = NodeStatusReporter::new(self.client.clone(), node.clone());
         let mut pause = Duration::from_millis(250);
         let node_uid = loop {
@@ -117,6 +139,11 @@ impl<R: ContainerRuntime> Agent<R> {
             () = reporter.run() => {}
             () = lease.run() => {}
             () = manager.run(watcher) => {}
+            served = logs.serve(listener) => {
+                if let Err(e) = served {
+                    tracing::error!(error = %e, "the node log endpoint stopped");
+                }
+            }
         }
         Ok(())
     }

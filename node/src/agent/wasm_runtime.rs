@@ -3,14 +3,14 @@
 //! is cached by the runtime) and starts it with the container's argv, env,
 //! mounts, limits and log file. Only this file knows both sides.
 
-use std::path::PathBuf;
-
-use sha2::{Digest, Sha256};
+use std::sync::Arc;
 
 use super::container_runtime::{
-    ContainerHandle, ContainerRuntime, ContainerSpec, ExitStatus, PullPolicy, StartError,
+    ContainerHandle, ContainerRuntime, ContainerSpec, ExitStatus, StartError,
 };
-use crate::runtime::{self, Instance, InstanceSpec, LogFile, Runtime, RuntimeError};
+use super::log_server::LogWriters;
+use super::modules::ModuleFetcher;
+use crate::runtime::{self, Instance, InstanceSpec, LogFile, LogRegistry, Runtime, RuntimeError};
 
 /// Kubernetes' default `containerLogMaxSize`: a log file is rotated at this size.
 pub const DEFAULT_LOG_MAX_BYTES: u64 = 10 << 20;
@@ -20,14 +20,26 @@ pub const DEFAULT_LOG_MAX_BYTES: u64 = 10 << 20;
 pub struct WasmRuntime {
     runtime: Runtime,
     log_max_bytes: u64,
+    /// The log files of the instances that still run.
+    logs: Arc<LogRegistry>,
+    modules: ModuleFetcher,
 }
 
 impl WasmRuntime {
+    /// Runs `file://` modules only; see [`WasmRuntime::with_modules`].
     pub fn new(runtime: Runtime) -> Self {
         Self {
             runtime,
             log_max_bytes: DEFAULT_LOG_MAX_BYTES,
+            logs: LogRegistry::new(),
+            modules: ModuleFetcher::files_only(),
         }
+    }
+
+    /// Gets modules through `modules`: its cache, the module store and URLs.
+    pub fn with_modules(mut self, modules: ModuleFetcher) -> Self {
+        self.modules = modules;
+        self
     }
 
     /// Rotates each container's log file at `bytes`.
@@ -48,25 +60,20 @@ impl ContainerRuntime for WasmRuntime {
     type Handle = WasmContainer;
 
     async fn start(&self, spec: ContainerSpec) -> Result<WasmContainer, StartError> {
-        let reference = ModuleRef::parse(&spec.image)?;
-        let bytes = reference.fetch(spec.image_pull_policy).await?;
-        if let Some(pinned) = &reference.digest {
-            let actual = format!("sha256:{}", hex(&Sha256::digest(&bytes)));
-            if *pinned != actual {
-                return Err(StartError::ImagePull(format!(
-                    "{}: digest {actual} does not match the pinned {pinned}",
-                    spec.image
-                )));
-            }
-        }
+        let bytes = self
+            .modules
+            .fetch(&spec.image, spec.image_pull_policy)
+            .await?
+            .bytes;
         let runtime = self.runtime.clone();
         let program = tokio::task::spawn_blocking(move || runtime.load(&bytes))
             .await
             .map_err(|e| StartError::CreateContainer(format!("loading the module: {e}")))?
             .map_err(|e| load_error(&spec.image, &e))?;
-        let log = LogFile::create(&spec.log_path, self.log_max_bytes).map_err(|e| {
-            StartError::CreateContainer(format!("opening {}: {e}", spec.log_path.display()))
-        })?;
+        let log = LogFile::create_registered(&spec.log_path, self.log_max_bytes, &self.logs)
+            .map_err(|e| {
+                StartError::CreateContainer(format!("opening {}: {e}", spec.log_path.display()))
+            })?;
         let instance_spec = InstanceSpec {
             args: spec.argv,
             env: spec.env,
@@ -80,8 +87,8 @@ impl ContainerRuntime for WasmRuntime {
                 })
                 .collect(),
             working_dir: spec.working_dir,
-            stdout: Some(log.clone()),
-            stderr: Some(log),
+            stdout: Some(log.stdout()),
+            stderr: Some(log.stderr()),
             memory_limit_bytes: spec.memory_limit_bytes,
             cpu_limit_millicores: spec.cpu_limit_millis,
         };
@@ -97,6 +104,16 @@ impl ContainerRuntime for WasmRuntime {
             image_id: program.digest().to_string(),
             instance,
         })
+    }
+
+    fn log_writers(&self) -> Arc<dyn LogWriters> {
+        Arc::clone(&self.logs) as Arc<dyn LogWriters>
+    }
+}
+
+impl LogWriters for LogRegistry {
+    fn is_writing(&self, path: &std::path::Path) -> bool {
+        self.is_open(path)
     }
 }
 
@@ -119,62 +136,6 @@ impl ContainerHandle for WasmContainer {
     }
 }
 
-/// A module reference: where the module is, and the digest it must have.
-#[derive(Debug, Clone, PartialEq, Eq)]
-struct ModuleRef {
-    path: PathBuf,
-    digest: Option<String>,
-}
-
-impl ModuleRef {
-    /// `file:///abs/path.wasm`, optionally pinned with `@sha256:<hex>`.
-    fn parse(image: &str) -> Result<Self, StartError> {
-        let (location, digest) = match image.rsplit_once("@sha256:") {
-            Some((loc, hex)) if hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_hexdigit()) => {
-                (loc, Some(format!("sha256:{}", hex.to_ascii_lowercase())))
-            }
-            Some(_) => {
-                return Err(StartError::InvalidImageName(format!(
-                    "{image}: a pinned digest is sha256: and 64 hex digits"
-                )));
-            }
-            None => (image, None),
-        };
-        if let Some(path) = location.strip_prefix("file://") {
-            if !path.starts_with('/') {
-                return Err(StartError::InvalidImageName(format!(
-                    "{image}: file:// references need an absolute path"
-                )));
-            }
-            return Ok(Self {
-                path: PathBuf::from(path),
-                digest,
-            });
-        }
-        // Pushed modules and https:// references are fetched by the module
-        // store client, which this node does not have yet.
-        Err(StartError::ImagePull(format!(
-            "{image}: this node runs file:// modules only so far"
-        )))
-    }
-
-    async fn fetch(&self, policy: PullPolicy) -> Result<Vec<u8>, StartError> {
-        match tokio::fs::read(&self.path).await {
-            Ok(bytes) => Ok(bytes),
-            Err(e) if policy == PullPolicy::Never && e.kind() == std::io::ErrorKind::NotFound => {
-                Err(StartError::ImageNeverPull(format!(
-                    "{} is not on the node and the pull policy is Never",
-                    self.path.display()
-                )))
-            }
-            Err(e) => Err(StartError::ImagePull(format!(
-                "reading {}: {e}",
-                self.path.display()
-            ))),
-        }
-    }
-}
-
 fn load_error(image: &str, e: &RuntimeError) -> StartError {
     match e {
         RuntimeError::InvalidImage { .. }
@@ -191,16 +152,13 @@ fn chain(e: &dyn std::error::Error) -> String {
     super::error_chain(e)
 }
 
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
 #[cfg(test)]
 mod tests {
+    use std::path::PathBuf;
     use std::time::Duration;
 
     use super::*;
-    use crate::agent::container_runtime::PodRef;
+    use crate::agent::container_runtime::{PodRef, PullPolicy};
     use crate::runtime::{PoolingChoice, RuntimeConfig};
 
     const EXIT_3: &str = r#"(module

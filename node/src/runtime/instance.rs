@@ -12,7 +12,7 @@ use wasmtime_wasi::p2::bindings::Command;
 use super::Shared;
 use super::error::{RuntimeError, boxed};
 use super::limits::MemoryLimitExceeded;
-use super::logs::LogFile;
+use super::logs::LogStream;
 use super::program::{Program, Ready};
 use super::store::{self, HostState, KillSwitch, Killed, Limits, P2Wasi};
 use super::wasi::{self, Mount};
@@ -29,9 +29,9 @@ pub struct InstanceSpec {
     /// The guest's initial working directory (preview 2 programs).
     pub working_dir: Option<String>,
     /// Where stdout goes; `None` discards it.
-    pub stdout: Option<LogFile>,
-    /// Where stderr goes; `None` discards it. May be the stdout file.
-    pub stderr: Option<LogFile>,
+    pub stdout: Option<LogStream>,
+    /// Where stderr goes; `None` discards it. May write the stdout file.
+    pub stderr: Option<LogStream>,
     /// The cap on the instance's linear memory, in bytes.
     pub memory_limit_bytes: Option<u64>,
     /// The instance's CPU budget, in millicores.

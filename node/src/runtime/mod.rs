@@ -25,7 +25,8 @@
 //!   beyond `memory_limit_bytes` ends the instance as `OomKilled`; a CPU limit
 //!   throttles the guest to its share; every guest yields at every epoch tick
 //!   so that no instance starves the others.
-//! - An instance's stdout and stderr go to size-bounded [`LogFile`]s.
+//! - An instance's stdout and stderr go to size-bounded [`LogFile`]s in the
+//!   CRI log format (`log_format`), each stream through its own [`LogStream`].
 //!   Dropping an [`Instance`] kills it, so no guest outlives its handle.
 //! - The engine uses wasmtime's pooling allocator when the host can reserve
 //!   its address space ([`PoolingChoice::Auto`]), and allocates on demand
@@ -37,6 +38,7 @@ mod engine;
 mod error;
 mod instance;
 mod limits;
+pub mod log_format;
 mod logs;
 mod program;
 mod store;
@@ -59,7 +61,7 @@ use program::{Linkers, Origin, ProgramInner};
 
 pub use error::{BoxError, RuntimeError};
 pub use instance::{ExitStatus, Instance, InstanceSpec};
-pub use logs::LogFile;
+pub use logs::{LogFile, LogRegistry, LogStream, rotated_path};
 pub use program::{Program, ProgramKind};
 pub use wasi::Mount;
 
@@ -195,6 +197,7 @@ impl Runtime {
             return Ok(program);
         }
         let shared = &self.shared;
+        let began = std::time::Instant::now();
         let (program, origin) = program::prepare(
             &shared.engine,
             &shared.linkers,
@@ -208,7 +211,13 @@ impl Runtime {
             Origin::DiskCache => &shared.disk_cache_hits,
         };
         counter.fetch_add(1, Ordering::Relaxed);
-        tracing::debug!(digest = program.digest(), ?kind, ?origin, "program loaded");
+        tracing::info!(
+            digest = program.digest(),
+            ?kind,
+            ?origin,
+            millis = began.elapsed().as_millis() as u64,
+            "program loaded"
+        );
         let mut programs = self.programs();
         programs.retain(|_, program| program.strong_count() > 0);
         programs.insert(sha256, program.downgrade());

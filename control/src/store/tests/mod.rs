@@ -3,6 +3,7 @@
 //! `WASMPOD_TEST_POSTGRES_URL`; skipped with a notice when it is unset, and
 //! failing when it is set but unreachable).
 
+mod blobs;
 mod compaction;
 mod concurrency;
 mod crud;

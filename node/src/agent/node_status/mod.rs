@@ -89,6 +89,12 @@ impl NodeConfig {
         }
     }
 
+    /// Replaces the detected `InternalIP` address.
+    pub fn set_internal_ip(&mut self, ip: String) {
+        self.addresses.retain(|(kind, _)| kind != "InternalIP");
+        self.addresses.insert(0, ("InternalIP".into(), ip));
+    }
+
     /// The address pods report as `hostIP`.
     pub fn internal_ip(&self) -> Option<&str> {
         self.addresses

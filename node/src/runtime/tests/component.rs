@@ -38,8 +38,8 @@ async fn hello_component_runs_with_argv_and_env() {
     let spec = InstanceSpec {
         args: vec!["hello".into(), "world".into()],
         env: vec![("GREETING".into(), "Bonjour".into())],
-        stdout: Some(log.clone()),
-        stderr: Some(log.clone()),
+        stdout: Some(log.stdout()),
+        stderr: Some(log.stderr()),
         ..InstanceSpec::default()
     };
     assert_eq!(

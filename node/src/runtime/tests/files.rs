@@ -99,7 +99,7 @@ async fn open_in_mount(
             guest_path: "/data".into(),
             read_only,
         }],
-        stdout: Some(log.clone()),
+        stdout: Some(log.stdout()),
         ..InstanceSpec::default()
     };
     let status = run(&runtime, &program, spec).await;

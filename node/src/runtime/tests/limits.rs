@@ -87,7 +87,7 @@ async fn counter(runtime: &Runtime, dir: &Path, millicores: Option<u64>) -> (Ins
     let program = load(runtime, COUNTER);
     let log = log(dir, &format!("counter-{millicores:?}.log"));
     let spec = InstanceSpec {
-        stdout: Some(log.clone()),
+        stdout: Some(log.stdout()),
         cpu_limit_millicores: millicores,
         ..InstanceSpec::default()
     };

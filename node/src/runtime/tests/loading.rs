@@ -87,7 +87,7 @@ async fn a_new_runtime_loads_compiled_code_from_the_cache() {
     );
     let log = log(dir.path(), "cached.log");
     let spec = InstanceSpec {
-        stdout: Some(log.clone()),
+        stdout: Some(log.stdout()),
         ..InstanceSpec::default()
     };
     assert_eq!(

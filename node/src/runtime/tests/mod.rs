@@ -34,8 +34,25 @@ fn log(dir: &Path, name: &str) -> LogFile {
     LogFile::create(dir.join(name), 1 << 20).expect("log file")
 }
 
+/// The guest's output in a log file: the text of its records, partial
+/// records joined, each full line ending in a newline.
 fn logged(log: &LogFile) -> String {
-    std::fs::read_to_string(log.path()).expect("log readable")
+    let file = std::fs::read(log.path()).expect("log readable");
+    let mut joiner = super::log_format::LineJoiner::default();
+    let mut lines: Vec<_> = file
+        .split(|&b| b == b'\n')
+        .filter_map(super::log_format::parse)
+        .filter_map(|record| joiner.push(&record))
+        .collect();
+    lines.extend(joiner.finish());
+    let mut text = Vec::new();
+    for line in lines {
+        text.extend_from_slice(&line.text);
+        if line.complete {
+            text.push(b'\n');
+        }
+    }
+    String::from_utf8(text).expect("utf-8 output")
 }
 
 /// Waits for an instance, failing the test if it does not end in time.

@@ -11,7 +11,7 @@ async fn module_output_reaches_the_log_and_exit_code_is_reported() {
     let program = load(&runtime, &hello("hello from wasm\n", 7));
     let log = log(dir.path(), "hello.log");
     let spec = InstanceSpec {
-        stdout: Some(log.clone()),
+        stdout: Some(log.stdout()),
         ..InstanceSpec::default()
     };
     assert_eq!(
@@ -81,7 +81,7 @@ async fn argv_and_env_reach_the_guest() {
             ("GREETING".into(), "hi".into()),
             ("EMPTY".into(), String::new()),
         ],
-        stdout: Some(log.clone()),
+        stdout: Some(log.stdout()),
         ..InstanceSpec::default()
     };
     assert_eq!(
@@ -194,4 +194,38 @@ async fn dropping_an_instance_kills_it() {
         .expect("ended in time")
         .map(|status| status.clone());
     assert_eq!(ended.ok().flatten(), Some(ExitStatus::Killed));
+}
+
+#[tokio::test]
+async fn an_ended_instance_no_longer_writes_its_log() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let runtime = runtime(dir.path());
+    let program = load(&runtime, &hello("bye\n", 0));
+    let registry = crate::runtime::LogRegistry::new();
+    let path = dir.path().join("0.log");
+    let log = LogFile::create_registered(&path, 1 << 20, &registry).expect("log file");
+    let spec = InstanceSpec {
+        stdout: Some(log.stdout()),
+        stderr: Some(log.stderr()),
+        ..InstanceSpec::default()
+    };
+    let instance = runtime.start(&program, spec).await.expect("starts");
+    assert!(registry.is_open(&path), "the instance writes its log");
+    assert_eq!(
+        wait(&instance, Duration::from_secs(30)).await,
+        ExitStatus::Exit { code: 0 }
+    );
+    drop(log);
+    // The guest's streams go with its store, which its task drops when it
+    // ends, while the instance handle itself is still held.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while registry.is_open(&path) {
+        assert!(Instant::now() < deadline, "the log is still registered");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    assert_eq!(
+        logged(&LogFile::create(&path, 1 << 20).expect("reopens")),
+        "bye\n"
+    );
+    drop(instance);
 }

@@ -5,10 +5,10 @@
 use std::marker::PhantomData;
 use std::time::Duration;
 
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use k8s_openapi::{ListableResource, Metadata};
 use reqwest::Method;
 use serde::de::DeserializeOwned;
-use wasmpod_api::k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
-use wasmpod_api::k8s_openapi::{ListableResource, Metadata};
 
 use super::{ApiClient, ClientError, ListParams, api_error, object_path};
 
@@ -328,7 +328,7 @@ async fn read_line(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use wasmpod_api::k8s_openapi::api::core::v1::Pod;
+    use k8s_openapi::api::core::v1::Pod;
 
     #[test]
     fn watch_lines_decode_into_events() {

@@ -1,4 +1,5 @@
-//! A small typed client for the part of the Kubernetes API a node uses:
+//! A small typed client for the Kubernetes API, used by the node agent and
+//! the controllers:
 //! get, create, replace, patch and delete of single objects (and their
 //! `status` subresource), lists, and watches with Kubernetes' resume and
 //! re-list semantics. Objects are the `k8s-openapi` types.
@@ -7,19 +8,19 @@ mod watch;
 
 use std::time::Duration;
 
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{DeleteOptions, ObjectMeta, Preconditions};
+use k8s_openapi::{List, ListableResource, Metadata, Resource};
 use reqwest::{Method, RequestBuilder, StatusCode};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use wasmpod_api::k8s_openapi::apimachinery::pkg::apis::meta::v1::{
-    DeleteOptions, ObjectMeta, Preconditions,
-};
-use wasmpod_api::k8s_openapi::{List, ListableResource, Metadata, Resource};
 
 pub use watch::{Change, WatchEvent, Watcher};
 
 /// How long one ordinary request may take.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long a download of raw bytes (a module) may take.
+const DOWNLOAD_TIMEOUT: Duration = Duration::from_secs(300);
 
 /// A failed API call.
 #[derive(Debug, thiserror::Error)]
@@ -53,6 +54,8 @@ pub enum ClientError {
     },
     #[error("could not encode the request body")]
     Encode(#[source] serde_json::Error),
+    #[error("GET {path}: the answer is larger than {limit} bytes")]
+    TooLarge { path: String, limit: usize },
 }
 
 impl ClientError {
@@ -303,12 +306,67 @@ impl ApiClient {
         self.delete::<K>(namespace, name, &options).await
     }
 
+    /// POST to a subresource of an object that creates something, such as
+    /// `pods/{name}/binding`; the answer (often a `Status`) is returned as
+    /// JSON.
+    pub async fn create_subresource<K, B>(
+        &self,
+        namespace: Option<&str>,
+        name: &str,
+        sub: &str,
+        body: &B,
+    ) -> Result<serde_json::Value, ClientError>
+    where
+        K: Resource,
+        B: Serialize,
+    {
+        let body = serde_json::to_vec(body).map_err(ClientError::Encode)?;
+        let path = object_path::<K>(namespace, Some(name), Some(sub));
+        self.send(Method::POST, path, |r| json_body(r, body)).await
+    }
+
     /// A [`Watcher`] over the objects `params` selects.
     pub fn watcher<K>(&self, namespace: Option<&str>, params: ListParams) -> Watcher<K>
     where
         K: ListableResource + Metadata<Ty = ObjectMeta> + DeserializeOwned,
     {
         Watcher::new(self.clone(), namespace.map(str::to_string), params)
+    }
+
+    /// GET of a path that answers raw bytes (a module of the module store),
+    /// refusing an answer larger than `limit` bytes.
+    pub async fn get_bytes(&self, path: &str, limit: usize) -> Result<Vec<u8>, ClientError> {
+        let transport = |source| ClientError::Transport {
+            method: Method::GET,
+            path: path.to_string(),
+            source,
+        };
+        let mut response = self
+            .request(Method::GET, path)
+            .timeout(DOWNLOAD_TIMEOUT)
+            .send()
+            .await
+            .map_err(transport)?;
+        let status = response.status();
+        if !status.is_success() {
+            let body = response.bytes().await.map_err(transport)?;
+            return Err(api_error(Method::GET, path.to_string(), status, &body));
+        }
+        let too_large = || ClientError::TooLarge {
+            path: path.to_string(),
+            limit,
+        };
+        if response.content_length().is_some_and(|n| n > limit as u64) {
+            return Err(too_large());
+        }
+        let mut body = Vec::new();
+        while let Some(chunk) = response.chunk().await.map_err(transport)? {
+            if body.len() + chunk.len() > limit {
+                return Err(too_large());
+            }
+            body.extend_from_slice(&chunk);
+        }
+        Ok(body)
     }
 
     async fn put<K>(
@@ -458,8 +516,8 @@ fn object_path<K: Resource>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use wasmpod_api::k8s_openapi::api::coordination::v1::Lease;
-    use wasmpod_api::k8s_openapi::api::core::v1::{Node, Pod};
+    use k8s_openapi::api::coordination::v1::Lease;
+    use k8s_openapi::api::core::v1::{Node, Pod};
 
     #[test]
     fn paths_follow_the_group_and_scope_of_the_kind() {
