@@ -119,11 +119,11 @@ async fn run() -> anyhow::Result<()> {
             .context("pods were still unbound after the timeout")?;
         if let Ok(Change::Applied(pod)) = next {
             let node = pod.spec.as_ref().and_then(|s| s.node_name.clone());
-            if let (Some(name), Some(node)) = (pod.metadata.name, node) {
-                if bound.insert(name) {
-                    first_bound.get_or_insert_with(Instant::now);
-                    *per_node.entry(node).or_default() += 1;
-                }
+            if let (Some(name), Some(node)) = (pod.metadata.name, node)
+                && bound.insert(name)
+            {
+                first_bound.get_or_insert_with(Instant::now);
+                *per_node.entry(node).or_default() += 1;
             }
         }
     }

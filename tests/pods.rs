@@ -171,10 +171,10 @@ fn a_crash_loop_backs_off_with_growing_delays() {
         let p = c.get(&format!("/api/v1/namespaces/{ns}/pods/crasher")).body;
         let status = container_status(&p, "crasher");
         crash_loop_seen |= status["state"]["waiting"]["reason"] == "CrashLoopBackOff";
-        if let Some(count) = status["restartCount"].as_u64() {
-            if seen_at.last().is_none_or(|(last, _)| count > *last) {
-                seen_at.push((count, started.elapsed()));
-            }
+        if let Some(count) = status["restartCount"].as_u64()
+            && seen_at.last().is_none_or(|(last, _)| count > *last)
+        {
+            seen_at.push((count, started.elapsed()));
         }
         std::thread::sleep(Duration::from_millis(25));
     }

@@ -19,7 +19,8 @@ pub struct Node {
     pub name: String,
     args: Vec<String>,
     log: PathBuf,
-    data_dir: tempfile::TempDir,
+    /// Kept so the data dir lives as long as the node that uses it.
+    _data_dir: tempfile::TempDir,
 }
 
 impl Node {
@@ -50,7 +51,7 @@ impl Node {
             name: name.into(),
             args,
             log,
-            data_dir,
+            _data_dir: data_dir,
         })
     }
 
@@ -69,16 +70,16 @@ impl Node {
                     self.log_tail(30)
                 );
             }
-            if let Ok(resp) = client.get(&url).send().await {
-                if let Ok(node) = resp.json::<serde_json::Value>().await {
-                    let ready = node["status"]["conditions"]
-                        .as_array()
-                        .into_iter()
-                        .flatten()
-                        .any(|c| c["type"] == "Ready" && c["status"] == "True");
-                    if ready {
-                        return Ok(());
-                    }
+            if let Ok(resp) = client.get(&url).send().await
+                && let Ok(node) = resp.json::<serde_json::Value>().await
+            {
+                let ready = node["status"]["conditions"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .any(|c| c["type"] == "Ready" && c["status"] == "True");
+                if ready {
+                    return Ok(());
                 }
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
@@ -105,10 +106,6 @@ impl Node {
         let text = std::fs::read_to_string(&self.log).unwrap_or_default();
         let all: Vec<&str> = text.lines().collect();
         all[all.len().saturating_sub(lines)..].join("\n")
-    }
-
-    pub fn data_dir(&self) -> PathBuf {
-        self.data_dir.path().join("data")
     }
 
     pub fn stop(&mut self) {

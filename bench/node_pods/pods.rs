@@ -79,10 +79,10 @@ pub async fn watch(
                     continue;
                 };
                 let pod = &event["object"];
-                if started(pod) {
-                    if let Some(name) = pod["metadata"]["name"].as_str() {
-                        record.lock().entry(name.to_string()).or_insert(now);
-                    }
+                if started(pod)
+                    && let Some(name) = pod["metadata"]["name"].as_str()
+                {
+                    record.lock().entry(name.to_string()).or_insert(now);
                 }
             }
         }

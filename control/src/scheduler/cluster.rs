@@ -61,7 +61,7 @@ impl AffinityTerm {
     pub fn selects(&self, pod: &PodInfo) -> bool {
         let in_scope = match &self.namespaces {
             Namespaces::All => true,
-            Namespaces::Listed(list) => list.iter().any(|ns| *ns == pod.namespace),
+            Namespaces::Listed(list) => list.contains(&pod.namespace),
         };
         in_scope && self.selector.matches(Some(&pod.labels))
     }
@@ -156,21 +156,21 @@ impl NodeInfo {
         let spec = node.spec.as_ref();
         self.unschedulable = spec.and_then(|s| s.unschedulable).unwrap_or(false);
         self.taints = spec.and_then(|s| s.taints.clone()).unwrap_or_default();
-        if let Some(key) = readiness_taint(node) {
-            if !self.taints.iter().any(|t| t.key == key) {
-                self.taints.push(Taint {
-                    key: key.into(),
-                    effect: "NoSchedule".into(),
-                    ..Taint::default()
-                });
-            }
+        if let Some(key) = readiness_taint(node)
+            && !self.taints.iter().any(|t| t.key == key)
+        {
+            self.taints.push(Taint {
+                key: key.into(),
+                effect: "NoSchedule".into(),
+                ..Taint::default()
+            });
         }
         (self.allocatable, self.allocatable_pods) = node_allocatable(node);
     }
 
     fn add_pod(&mut self, pod: Arc<PodInfo>) {
-        self.requested = self.requested.add(pod.requests);
-        self.score_requested = self.score_requested.add(pod.score_requests);
+        self.requested = self.requested.plus(pod.requests);
+        self.score_requested = self.score_requested.plus(pod.score_requests);
         if let Some(owner) = &pod.owner_uid {
             *self.owner_counts.entry(owner.clone()).or_insert(0) += 1;
         }
@@ -179,14 +179,14 @@ impl NodeInfo {
 
     fn remove_pod(&mut self, key: &ObjectRef) -> Option<Arc<PodInfo>> {
         let pod = self.pods.remove(key)?;
-        self.requested = self.requested.sub(pod.requests);
-        self.score_requested = self.score_requested.sub(pod.score_requests);
-        if let Some(owner) = &pod.owner_uid {
-            if let Some(count) = self.owner_counts.get_mut(owner) {
-                *count = count.saturating_sub(1);
-                if *count == 0 {
-                    self.owner_counts.remove(owner);
-                }
+        self.requested = self.requested.minus(pod.requests);
+        self.score_requested = self.score_requested.minus(pod.score_requests);
+        if let Some(owner) = &pod.owner_uid
+            && let Some(count) = self.owner_counts.get_mut(owner)
+        {
+            *count = count.saturating_sub(1);
+            if *count == 0 {
+                self.owner_counts.remove(owner);
             }
         }
         Some(pod)

@@ -121,13 +121,12 @@ pub fn tolerates(toleration: &Toleration, taint: &Taint) -> bool {
 
 /// `spec.nodeSelector` and the required node affinity both hold.
 pub fn matches_node_selector(spec: &PodSpec, node: &NodeInfo) -> bool {
-    if let Some(selector) = &spec.node_selector {
-        if !selector
+    if let Some(selector) = &spec.node_selector
+        && !selector
             .iter()
             .all(|(k, v)| node.labels.get(k).is_some_and(|l| l == v))
-        {
-            return false;
-        }
+    {
+        return false;
     }
     let required = spec
         .affinity
@@ -199,7 +198,7 @@ pub fn resources_fit(pod: &PodInfo, node: &NodeInfo, reasons: &mut Vec<Reason>) 
     if i64::try_from(node.pods.len()).unwrap_or(i64::MAX) + 1 > node.allocatable_pods {
         reasons.push(Reason::TooManyPods);
     }
-    let free = node.allocatable.sub(node.requested);
+    let free = node.allocatable.minus(node.requested);
     if pod.requests.milli_cpu > 0 && pod.requests.milli_cpu > free.milli_cpu {
         reasons.push(Reason::Insufficient("cpu"));
     }

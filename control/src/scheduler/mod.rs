@@ -243,10 +243,10 @@ impl Scheduler {
                 } else if let Some(node) = bound_node(new) {
                     self.pending().remove(&key);
                     let mut state = self.state();
-                    if state.placement(&key, uid) != Some(node) {
-                        if let Some(info) = PodInfo::new(new) {
-                            state.place(Arc::new(info), node);
-                        }
+                    if state.placement(&key, uid) != Some(node)
+                        && let Some(info) = PodInfo::new(new)
+                    {
+                        state.place(Arc::new(info), node);
                     }
                 } else if needs_scheduling(new)
                     && old.as_ref().is_none_or(|old| {

@@ -22,14 +22,14 @@ const DEFAULT_MILLI_CPU: i64 = 100;
 const DEFAULT_MEMORY: i64 = 200 * 1024 * 1024;
 
 impl Resources {
-    pub fn add(self, other: Self) -> Self {
+    pub fn plus(self, other: Self) -> Self {
         Self {
             milli_cpu: self.milli_cpu.saturating_add(other.milli_cpu),
             memory: self.memory.saturating_add(other.memory),
         }
     }
 
-    pub fn sub(self, other: Self) -> Self {
+    pub fn minus(self, other: Self) -> Self {
         Self {
             milli_cpu: self.milli_cpu.saturating_sub(other.milli_cpu),
             memory: self.memory.saturating_sub(other.memory),
@@ -95,22 +95,22 @@ fn container_requests(c: &Container, non_zero: bool) -> Resources {
 /// containers requesting nothing count with the scoring defaults.
 pub fn pod_requests(spec: &PodSpec, non_zero: bool) -> Resources {
     let mut total = spec.containers.iter().fold(Resources::default(), |acc, c| {
-        acc.add(container_requests(c, non_zero))
+        acc.plus(container_requests(c, non_zero))
     });
     let mut sidecars = Resources::default();
     let mut init_peak = Resources::default();
     for c in spec.init_containers.iter().flatten() {
         let requests = container_requests(c, non_zero);
         if c.restart_policy.as_deref() == Some("Always") {
-            total = total.add(requests);
-            sidecars = sidecars.add(requests);
+            total = total.plus(requests);
+            sidecars = sidecars.plus(requests);
         } else {
-            init_peak = init_peak.max(requests.add(sidecars));
+            init_peak = init_peak.max(requests.plus(sidecars));
         }
     }
     total
         .max(init_peak)
-        .add(Resources::from_list(spec.overhead.as_ref()))
+        .plus(Resources::from_list(spec.overhead.as_ref()))
 }
 
 /// A node's allocatable CPU and memory, and how many pods it takes.

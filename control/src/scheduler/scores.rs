@@ -15,7 +15,7 @@ pub const TAINT_WEIGHT: i64 = 3;
 /// NodeResourcesFit's LeastAllocated: the share of CPU and of memory left
 /// after placing the pod, averaged, 0-100.
 pub fn least_allocated(pod: &PodInfo, node: &NodeInfo) -> i64 {
-    let after = node.score_requested.add(pod.score_requests);
+    let after = node.score_requested.plus(pod.score_requests);
     let share = |requested: i64, capacity: i64| {
         if capacity <= 0 || requested > capacity {
             0

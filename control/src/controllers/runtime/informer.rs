@@ -135,10 +135,10 @@ where
             if let InformerEvent::Applied { old: Some(old), .. } = event {
                 keys.extend(ObjectRef::controller_of(old.as_ref(), kind));
             }
-            if let Some(key) = ObjectRef::controller_of(event.object().as_ref(), kind) {
-                if !keys.contains(&key) {
-                    keys.push(key);
-                }
+            if let Some(key) = ObjectRef::controller_of(event.object().as_ref(), kind)
+                && !keys.contains(&key)
+            {
+                keys.push(key);
             }
             keys
         });
