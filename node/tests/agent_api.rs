@@ -407,7 +407,9 @@ async fn a_wasm_module_runs_as_a_pod_and_its_output_is_logged() {
     assert!(status.image_id.starts_with("sha256:"));
     let uid = created.metadata.uid.expect("a uid");
     let log = std::fs::read_to_string(log_path(data.path(), &uid, "c", 0)).expect("a log file");
-    assert_eq!(log, "hello from wasm\n");
+    // One CRI record: `<timestamp> stdout F <text>`.
+    assert!(log.ends_with(" stdout F hello from wasm\n"), "{log}");
+    assert_eq!(log.lines().count(), 1, "{log}");
     let _ = stop.send(());
     task.await
         .expect("the agent task")
