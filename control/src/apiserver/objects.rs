@@ -483,10 +483,13 @@ pub async fn patch(
             &patched,
             req.query.field_validation,
         )?;
-        let expected = precondition(req, &patched, &current)?;
+        // The patched object carries the stored resourceVersion unless the
+        // patch set one: a race is retried on the newer object, where a
+        // resourceVersion the patch asked for no longer matches.
+        precondition(req, &patched, &current)?;
         let new = merge_for_update(req.resource, &current.object, patched, None);
         match write_update(state, req, &current, new).await {
-            Err(ApiError::Conflict { .. }) if expected.is_none() && attempt < RETRIES => continue,
+            Err(ApiError::Conflict { .. }) if attempt < RETRIES => continue,
             Err(e) => return Err(e),
             Ok(stored) => {
                 let mut resp = render_one(req, repr, &stored, StatusCode::OK)?;

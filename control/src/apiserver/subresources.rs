@@ -69,7 +69,9 @@ pub async fn handle(
             for attempt in 1..=RETRIES {
                 let current = current(state, req).await?;
                 let patched = apply_patch(req.resource, kind, &current.object, &patch)?;
-                let expected = precondition(req, &patched, &current)?;
+                // As for the main resource: a race is retried, and a
+                // resourceVersion set by the patch is checked again.
+                precondition(req, &patched, &current)?;
                 let new = merge_for_update(
                     req.resource,
                     &current.object,
@@ -77,7 +79,7 @@ pub async fn handle(
                     Some(Subresource::Status),
                 );
                 match write_update(state, req, &current, new).await {
-                    Err(ApiError::Conflict { .. }) if expected.is_none() && attempt < RETRIES => {
+                    Err(ApiError::Conflict { .. }) if attempt < RETRIES => {
                         continue;
                     }
                     Err(e) => return Err(e),
@@ -230,7 +232,13 @@ async fn scale(
         }
         let new = merge_for_update(req.resource, &current.object, new, None);
         match write_update(state, req, &current, new).await {
-            Err(ApiError::Conflict { .. }) if expected.is_none() && attempt < RETRIES => continue,
+            // A patched Scale inherits the stored resourceVersion, so a
+            // patch is retried like an update that named none.
+            Err(ApiError::Conflict { .. })
+                if (expected.is_none() || verb == Verb::Patch) && attempt < RETRIES =>
+            {
+                continue;
+            }
             Err(e) => return Err(e),
             Ok(stored) => {
                 return Ok(json_response(
