@@ -47,7 +47,7 @@ use self::cluster::{ClusterState, PodInfo, readiness_taint};
 use crate::controllers::ControllerContext;
 use crate::controllers::events::EventRecorder;
 use crate::controllers::runtime::{
-    Action, Backoff, Cache, Controller, Informer, InformerEvent, ObjectRef, WorkQueue,
+    Action, Backoff, Cache, Controller, Informer, InformerEvent, Informers, ObjectRef, WorkQueue,
 };
 
 /// The `schedulerName` this scheduler answers to.
@@ -114,31 +114,13 @@ pub async fn run(ctx: ControllerContext) {
         let s = Arc::clone(&scheduler);
         move |event| s.on_pod(event)
     });
-    let synced = [nodes.synced(), pods.synced()];
-    let informers = [
-        tokio::spawn(nodes.run(ctx.stop.clone())),
-        tokio::spawn(pods.run(ctx.stop.clone())),
-    ];
-    // Pods are decided only against a complete view of the nodes and pods.
-    let ready = async {
-        for s in synced {
-            s.wait().await;
-        }
-    };
-    tokio::select! {
-        () = ctx.stop.cancelled() => {}
-        () = ready => {
-            tracing::info!("scheduler started");
-            Controller::new("scheduler", queue.clone(), scheduler)
-                .concurrency(WORKERS)
-                .run(reconcile, |_key, _error, _ctx| Action::Backoff, ctx.stop.clone())
-                .await;
-        }
-    }
-    queue.shut_down();
-    for informer in informers {
-        let _ = informer.await;
-    }
+    let mut informers = Informers::new(&ctx.stop);
+    informers.start(nodes);
+    informers.start(pods);
+    let controller = Controller::new("scheduler", queue, scheduler).concurrency(WORKERS);
+    informers
+        .run_controller(controller, reconcile, |_key, _error, _ctx| Action::Backoff)
+        .await;
 }
 
 /// True for a pod this scheduler should place now.

@@ -30,7 +30,7 @@ use wasmpod_api::validation::schedule::parse_schedule;
 use crate::controllers::ControllerContext;
 use crate::controllers::events::{EventRecorder, EventType};
 use crate::controllers::runtime::{
-    Action, Backoff, Cache, Controller, Informer, ObjectRef, WorkQueue,
+    Action, Backoff, Cache, Controller, Informer, Informers, ObjectRef, WorkQueue,
 };
 
 pub use self::plan::{Plan, SCHEDULED_TIMESTAMP, job_for, job_name, plan};
@@ -95,29 +95,13 @@ pub async fn run(ctx: ControllerContext) {
             ctx.stop.clone(),
         ),
     });
-    let synced = [cron_jobs.synced(), jobs.synced()];
-    let informers = [
-        tokio::spawn(cron_jobs.run(ctx.stop.clone())),
-        tokio::spawn(jobs.run(ctx.stop.clone())),
-    ];
-    let ready = async {
-        for s in synced {
-            s.wait().await;
-        }
-    };
-    tokio::select! {
-        () = ctx.stop.cancelled() => {}
-        () = ready => {
-            Controller::new("cronjob", queue.clone(), controller)
-                .concurrency(WORKERS)
-                .run(reconcile, |_key, _error, _ctx| Action::Backoff, ctx.stop.clone())
-                .await;
-        }
-    }
-    queue.shut_down();
-    for informer in informers {
-        let _ = informer.await;
-    }
+    let mut informers = Informers::new(&ctx.stop);
+    informers.start(cron_jobs);
+    informers.start(jobs);
+    let controller = Controller::new("cronjob", queue, controller).concurrency(WORKERS);
+    informers
+        .run_controller(controller, reconcile, |_key, _error, _ctx| Action::Backoff)
+        .await;
 }
 
 /// The named time zone from the host's zoneinfo database.

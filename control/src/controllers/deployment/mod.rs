@@ -39,7 +39,7 @@ use super::replicaset::{adopt, controller_ref, release};
 use crate::controllers::ControllerContext;
 use crate::controllers::events::{EventRecorder, EventType};
 use crate::controllers::runtime::{
-    Action, Backoff, Cache, Controller, Informer, InformerEvent, ObjectRef, WorkQueue,
+    Action, Backoff, Cache, Controller, Informer, InformerEvent, Informers, ObjectRef, WorkQueue,
 };
 
 const WORKERS: usize = 4;
@@ -89,29 +89,13 @@ pub async fn run(ctx: ControllerContext) {
             ctx.stop.clone(),
         ),
     });
-    let synced = [deployments.synced(), replica_sets.synced()];
-    let informers = [
-        tokio::spawn(deployments.run(ctx.stop.clone())),
-        tokio::spawn(replica_sets.run(ctx.stop.clone())),
-    ];
-    let ready = async {
-        for s in synced {
-            s.wait().await;
-        }
-    };
-    tokio::select! {
-        () = ctx.stop.cancelled() => {}
-        () = ready => {
-            Controller::new("deployment", queue.clone(), state)
-                .concurrency(WORKERS)
-                .run(reconcile, |_key, _error, _ctx| Action::Backoff, ctx.stop.clone())
-                .await;
-        }
-    }
-    queue.shut_down();
-    for informer in informers {
-        let _ = informer.await;
-    }
+    let mut informers = Informers::new(&ctx.stop);
+    informers.start(deployments);
+    informers.start(replica_sets);
+    let controller = Controller::new("deployment", queue, state).concurrency(WORKERS);
+    informers
+        .run_controller(controller, reconcile, |_key, _error, _ctx| Action::Backoff)
+        .await;
 }
 
 fn deployment_selector(d: &Deployment) -> Option<LabelSelector> {

@@ -38,7 +38,7 @@ use wasmpod_api::client::{ApiClient, ClientError, ListParams};
 use crate::controllers::ControllerContext;
 use crate::controllers::events::{EventRecorder, EventType};
 use crate::controllers::runtime::{
-    Action, Backoff, Cache, Controller, Informer, ObjectRef, WorkQueue,
+    Action, Backoff, Cache, Controller, Informer, Informers, ObjectRef, WorkQueue,
 };
 
 pub use self::plan::{Plan, plan};
@@ -176,29 +176,13 @@ pub async fn run(ctx: ControllerContext) {
             ctx.stop.clone(),
         ),
     });
-    let synced = [jobs.synced(), pods.synced()];
-    let informers = [
-        tokio::spawn(jobs.run(ctx.stop.clone())),
-        tokio::spawn(pods.run(ctx.stop.clone())),
-    ];
-    let ready = async {
-        for s in synced {
-            s.wait().await;
-        }
-    };
-    tokio::select! {
-        () = ctx.stop.cancelled() => {}
-        () = ready => {
-            Controller::new("job", queue.clone(), controller)
-                .concurrency(WORKERS)
-                .run(reconcile, |_key, _error, _ctx| Action::Backoff, ctx.stop.clone())
-                .await;
-        }
-    }
-    queue.shut_down();
-    for informer in informers {
-        let _ = informer.await;
-    }
+    let mut informers = Informers::new(&ctx.stop);
+    informers.start(jobs);
+    informers.start(pods);
+    let controller = Controller::new("job", queue, controller).concurrency(WORKERS);
+    informers
+        .run_controller(controller, reconcile, |_key, _error, _ctx| Action::Backoff)
+        .await;
 }
 
 async fn reconcile(key: ObjectRef, ctx: Arc<JobController>) -> Result<Action, JobError> {

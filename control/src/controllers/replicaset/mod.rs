@@ -36,7 +36,7 @@ use self::plan::{ReplicaCounts, is_terminating};
 use crate::controllers::ControllerContext;
 use crate::controllers::events::{EventRecorder, EventType};
 use crate::controllers::runtime::{
-    Action, Backoff, Cache, Controller, Informer, InformerEvent, ObjectRef, WorkQueue,
+    Action, Backoff, Cache, Controller, Informer, InformerEvent, Informers, ObjectRef, WorkQueue,
 };
 
 /// Owners reconciled at once.
@@ -93,29 +93,15 @@ async fn run<O: ReplicaOwner>(ctx: ControllerContext, name: &'static str) {
         expectations: Expectations::default(),
         events: EventRecorder::spawn(ctx.client.clone(), name, &ctx.identity, ctx.stop.clone()),
     });
-    let synced = [owners.synced(), pods.synced()];
-    let informers = [
-        tokio::spawn(owners.run(ctx.stop.clone())),
-        tokio::spawn(pods.run(ctx.stop.clone())),
-    ];
-    let ready = async {
-        for s in synced {
-            s.wait().await;
-        }
-    };
-    tokio::select! {
-        () = ctx.stop.cancelled() => {}
-        () = ready => {
-            Controller::new(name, queue.clone(), state)
-                .concurrency(WORKERS)
-                .run(reconcile::<O>, |_key, _error, _ctx| Action::Backoff, ctx.stop.clone())
-                .await;
-        }
-    }
-    queue.shut_down();
-    for informer in informers {
-        let _ = informer.await;
-    }
+    let mut informers = Informers::new(&ctx.stop);
+    informers.start(owners);
+    informers.start(pods);
+    let controller = Controller::new(name, queue, state).concurrency(WORKERS);
+    informers
+        .run_controller(controller, reconcile::<O>, |_key, _error, _ctx| {
+            Action::Backoff
+        })
+        .await;
 }
 
 /// The owners that select a pod without a controller.

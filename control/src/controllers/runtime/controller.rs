@@ -56,6 +56,11 @@ impl<Ctx: Send + Sync + 'static> Controller<Ctx> {
         }
     }
 
+    /// The queue the workers take keys from.
+    pub fn queue(&self) -> &WorkQueue<ObjectRef> {
+        &self.queue
+    }
+
     /// How many keys are reconciled at once (default 4).
     pub fn concurrency(mut self, workers: usize) -> Self {
         self.concurrency = workers.max(1);

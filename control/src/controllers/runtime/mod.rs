@@ -33,13 +33,16 @@
 //!     let mut pods = Informer::<Pod>::new(client.clone(), None, ListParams::default());
 //!     pods.enqueue_controller(&queue, "ReplicaSet"); // a pod changed: look at its owner
 //!     let ctx = Arc::new(Ctx { client, replica_sets: rs.cache(), pods: pods.cache() });
-//!     let synced = [rs.synced(), pods.synced()];
-//!     tokio::spawn(rs.run(stop.clone()));
-//!     tokio::spawn(pods.run(stop.clone()));
-//!     for s in synced { s.wait().await }            // act only on complete caches
-//!     Controller::new("replicaset", queue, ctx)
-//!         .concurrency(4)
-//!         .run(reconcile, |_key, _err, _ctx| Action::Backoff, stop)
+//!     let mut informers = Informers::new(&stop);
+//!     informers.start(rs);
+//!     informers.start(pods);
+//!     // Reconciles only once every cache is complete, until `stop`.
+//!     informers
+//!         .run_controller(
+//!             Controller::new("replicaset", queue, ctx).concurrency(4),
+//!             reconcile,
+//!             |_key, _err, _ctx| Action::Backoff,
+//!         )
 //!         .await;
 //! }
 //! ```
@@ -75,11 +78,13 @@
 mod cache;
 mod controller;
 mod informer;
+mod informers;
 mod object_ref;
 mod queue;
 
 pub use cache::Cache;
 pub use controller::{Action, Controller};
 pub use informer::{Informer, InformerEvent, Synced};
+pub use informers::Informers;
 pub use object_ref::ObjectRef;
 pub use queue::{Backoff, WorkQueue};
