@@ -62,6 +62,7 @@ async fn run() -> anyhow::Result<()> {
         data_dir: dir.path().to_path_buf(),
         store: StoreOptions::default(),
         controllers: false,
+        node_health: Default::default(),
     })
     .await?;
     let url = format!("http://{}", server.addr);

@@ -3,6 +3,7 @@
 
 mod data_dir;
 mod examples;
+mod hollow_cmd;
 mod kubeconfig;
 mod node_cmd;
 mod push_cmd;
@@ -63,6 +64,14 @@ struct ServerArgs {
     /// Watch events kept in memory; older revisions get 410 Gone.
     #[arg(long, default_value_t = 10_000)]
     watch_window: usize,
+    /// How long a node may go without renewing its Lease before it is
+    /// marked Unknown and tainted unreachable (Kubernetes: 40s).
+    #[arg(long, default_value = "8s", value_parser = parse_duration)]
+    node_monitor_grace_period: Duration,
+    /// tolerationSeconds of the not-ready and unreachable tolerations every
+    /// pod gets: how long its pods stay on a failed node (Kubernetes: 300).
+    #[arg(long, default_value_t = 5)]
+    default_toleration_seconds: i64,
 }
 
 #[derive(Args)]
@@ -107,11 +116,12 @@ struct NodeArgs {
     /// Most pods the node runs at once (reported as capacity).
     #[arg(long, default_value_t = 1000)]
     max_pods: u32,
-    /// How often the node's Lease is renewed.
-    #[arg(long, default_value = "10s", value_parser = parse_duration)]
+    /// How often the node's Lease is renewed; keep it well under the
+    /// server's --node-monitor-grace-period (8s).
+    #[arg(long, default_value = "2s", value_parser = parse_duration)]
     lease_renew_interval: Duration,
     /// The Lease's duration: the node is lost when it is not renewed for this long.
-    #[arg(long, default_value = "40s", value_parser = parse_duration)]
+    #[arg(long, default_value = "8s", value_parser = parse_duration)]
     lease_duration: Duration,
     /// How often node conditions are sampled.
     #[arg(long, default_value = "10s", value_parser = parse_duration)]
@@ -132,6 +142,14 @@ struct NodeArgs {
     /// Instance slots of the pooling allocator.
     #[arg(long, default_value_t = 1000)]
     pool_slots: u32,
+    /// Run hollow nodes: the node agent over a runtime that runs nothing,
+    /// for scale tests. Their pods report Running until deleted; they serve
+    /// no logs. `--name` is the prefix of their names (default: hollow).
+    #[arg(long)]
+    hollow: bool,
+    /// How many hollow nodes (`<name>-0` .. `<name>-<count - 1>`) to run.
+    #[arg(long, default_value_t = 1, requires = "hollow")]
+    count: u32,
 }
 
 /// `250ms`, `10s`, `5m`; a bare number is seconds.
@@ -210,9 +228,17 @@ fn main() -> anyhow::Result<()> {
             datastore: args.datastore,
             listen: args.listen,
             watch_window: args.watch_window,
+            node_health: wasmpod_control::server::NodeHealth {
+                monitor_grace_period: args.node_monitor_grace_period,
+                default_toleration_seconds: args.default_toleration_seconds,
+            },
         })),
         Command::Node(args) => {
-            let name = args.name.unwrap_or_else(node_cmd::default_name);
+            let name = match (args.name, args.hollow) {
+                (Some(name), _) => name,
+                (None, true) => hollow_cmd::DEFAULT_PREFIX.to_string(),
+                (None, false) => node_cmd::default_name(),
+            };
             let mut opts = node_cmd::Options::new(args.server, name, args.data_dir);
             opts.token = args.token;
             opts.node_ip = args.node_ip;
@@ -226,6 +252,9 @@ fn main() -> anyhow::Result<()> {
             opts.volume_resync = args.volume_resync;
             opts.pooling = args.pooling;
             opts.pool_slots = args.pool_slots;
+            if args.hollow {
+                return runtime()?.block_on(hollow_cmd::run(opts, args.count));
+            }
             runtime()?.block_on(node_cmd::run(opts))
         }
         Command::Up(args) => {

@@ -51,8 +51,10 @@ impl Options {
             node_ip: None,
             listen: None,
             max_pods: 1000,
-            lease_renew_interval: Duration::from_secs(10),
-            lease_duration: Duration::from_secs(40),
+            // A quarter of the server's node monitor grace period (8 s),
+            // as kubelet renews at a quarter of its lease duration.
+            lease_renew_interval: Duration::from_secs(2),
+            lease_duration: Duration::from_secs(8),
             status_interval: Duration::from_secs(10),
             backoff_base: Duration::from_secs(10),
             backoff_cap: Duration::from_secs(300),

@@ -4,7 +4,7 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
-use wasmpod_control::server::{Server, ServerConfig};
+use wasmpod_control::server::{NodeHealth, Server, ServerConfig};
 use wasmpod_control::store::StoreOptions;
 
 use crate::data_dir::DataDir;
@@ -16,6 +16,7 @@ pub struct Options {
     pub datastore: Option<String>,
     pub listen: SocketAddr,
     pub watch_window: usize,
+    pub node_health: NodeHealth,
 }
 
 /// A bound API server, its admin kubeconfig and the lock on its data dir.
@@ -38,6 +39,7 @@ pub async fn start(opts: Options) -> anyhow::Result<Started> {
             ..StoreOptions::default()
         },
         controllers: true,
+        node_health: opts.node_health,
     };
     let server = Server::bind(config).await?;
     let kubeconfig = kubeconfig::write(&data.path, server.addr)?;

@@ -28,6 +28,7 @@ pub async fn run(opts: Options) -> anyhow::Result<()> {
         datastore: None,
         listen: opts.listen,
         watch_window: 10_000,
+        node_health: Default::default(),
     })
     .await?;
     let api_addr = loopback(started.server.addr);

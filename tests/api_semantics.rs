@@ -257,6 +257,46 @@ fn deletecollection_removes_only_the_selected_objects() {
 }
 
 #[test]
+fn deletecollection_deletes_objects_that_change_while_it_runs() {
+    let (c, ns) = namespace("deletecollection-race");
+    const COUNT: usize = 150;
+    for i in 0..COUNT {
+        c.create_configmap(&ns, &format!("cm-{i}"), json!({"n": "0"}));
+    }
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    std::thread::scope(|scope| {
+        // Writes to the objects from the end of the list backwards, as a
+        // node posting pod status would, while the collection is deleted.
+        scope.spawn(|| {
+            let mut round = 0;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                round += 1;
+                for i in (0..COUNT).rev().step_by(7) {
+                    let _ = c.patch(
+                        &format!("/api/v1/namespaces/{ns}/configmaps/cm-{i}"),
+                        "application/merge-patch+json",
+                        &json!({"data": {"n": round.to_string()}}),
+                    );
+                }
+            }
+        });
+        std::thread::sleep(Duration::from_millis(200));
+        c.delete(&format!("/api/v1/namespaces/{ns}/configmaps"))
+            .expect(200);
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    });
+    let left = c
+        .get(&format!("/api/v1/namespaces/{ns}/configmaps"))
+        .expect(200)
+        .clone();
+    assert_eq!(
+        left["items"].as_array().map(Vec::len),
+        Some(0),
+        "every object listed is deleted, changed or not: {left}"
+    );
+}
+
+#[test]
 fn lists_page_with_limit_and_continue() {
     let (c, ns) = namespace("paging");
     for i in 0..7 {

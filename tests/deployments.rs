@@ -5,32 +5,17 @@
 
 mod common;
 
-use std::sync::OnceLock;
 use std::time::Duration;
 
-use common::node::{NodeProcess, example_image};
-use common::{Cluster, eventually, unique};
+use common::node::{example_image, shared_node};
+use common::{Cluster, eventually, namespace};
 use serde_json::{Value, json};
 
 const ROLLOUT: Duration = Duration::from_secs(120);
 
-/// This file's cluster with one node.
-fn cluster() -> &'static Cluster {
-    static CLUSTER: OnceLock<(Cluster, NodeProcess)> = OnceLock::new();
-    &CLUSTER
-        .get_or_init(|| {
-            let cluster = Cluster::start();
-            let node = cluster.start_node("n1");
-            (cluster, node)
-        })
-        .0
-}
-
 fn setup(prefix: &str) -> (&'static Cluster, String) {
-    let c = cluster();
-    let ns = unique(prefix);
-    c.create_namespace(&ns);
-    (c, ns)
+    shared_node();
+    namespace(prefix)
 }
 
 fn template(tick_ms: &str) -> Value {

@@ -8,7 +8,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{Cluster, eventually};
+use common::{Cluster, ClusterOptions, eventually};
 use serde_json::{Value, json};
 
 const BIND_TIMEOUT: Duration = Duration::from_secs(30);
@@ -81,7 +81,7 @@ fn wait_bound(c: &Cluster, ns: &str, pod: &str) -> String {
 }
 
 fn cluster(ns: &str) -> Cluster {
-    let c = Cluster::start();
+    let c = Cluster::start_with_options(ClusterOptions::with_silent_nodes());
     c.create_namespace(ns);
     c
 }

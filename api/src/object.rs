@@ -96,7 +96,7 @@ macro_rules! api_objects {
 
 use k8s_openapi::api::{
     apps::v1 as apps, batch::v1 as batch, coordination::v1 as coordination, core::v1 as core,
-    rbac::v1 as rbac,
+    rbac::v1 as rbac, storage::v1 as storage,
 };
 
 api_objects! {
@@ -124,4 +124,5 @@ api_objects! {
     rbac::RoleBinding => role_binding,
     rbac::ClusterRole => cluster_role,
     rbac::ClusterRoleBinding => cluster_role_binding,
+    storage::StorageClass => storage_class,
 }

@@ -7,7 +7,7 @@
 
 use std::marker::PhantomData;
 
-use k8s_openapi::api::{apps, batch, coordination, core, rbac};
+use k8s_openapi::api::{apps, batch, coordination, core, rbac, storage};
 use serde_json::Value;
 
 use crate::object::{AdmitError, ApiObject};
@@ -125,6 +125,7 @@ impl ResourceType {
                 | "RoleBinding"
                 | "ClusterRole"
                 | "ClusterRoleBinding"
+                | "StorageClass"
         )
     }
 }
@@ -202,6 +203,8 @@ pub static RESOURCES: &[ResourceType] = &[
         short: NONE, categories: NONE, sub: &[]),
     resource!(rbac::v1::ClusterRoleBinding, "rbac.authorization.k8s.io", "ClusterRoleBinding", "clusterrolebindings", "clusterrolebinding", namespaced: false,
         short: NONE, categories: NONE, sub: &[]),
+    resource!(storage::v1::StorageClass, "storage.k8s.io", "StorageClass", "storageclasses", "storageclass", namespaced: false,
+        short: &["sc"], categories: NONE, sub: &[]),
 ];
 
 /// The groups served, in discovery order, each with its one version.
@@ -210,6 +213,7 @@ pub const GROUPS: &[&str] = &[
     "batch",
     "coordination.k8s.io",
     "rbac.authorization.k8s.io",
+    "storage.k8s.io",
 ];
 
 /// Finds a resource by group, version and plural.

@@ -26,6 +26,27 @@ pub struct ServerConfig {
     /// Run the scheduler and the controllers (leader-elected) beside the
     /// API; off for a bare API server.
     pub controllers: bool,
+    pub node_health: NodeHealth,
+}
+
+/// How node failures are handled: how long a silent node has before it is
+/// Unknown and tainted, and how long pods tolerate that by default before
+/// they are evicted. Tuned for the edge; Kubernetes uses 40 s and 300 s.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NodeHealth {
+    /// `--node-monitor-grace-period`.
+    pub monitor_grace_period: Duration,
+    /// `--default-toleration-seconds`.
+    pub default_toleration_seconds: i64,
+}
+
+impl Default for NodeHealth {
+    fn default() -> Self {
+        Self {
+            monitor_grace_period: crate::controllers::node_lifecycle::DEFAULT_GRACE_PERIOD,
+            default_toleration_seconds: 5,
+        }
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -52,6 +73,7 @@ pub struct Server {
     pub state: ApiState,
     listener: TcpListener,
     controllers: bool,
+    node_health: NodeHealth,
 }
 
 impl Server {
@@ -72,7 +94,8 @@ impl Server {
                 source,
             })?;
         let (ns_tx, ns_rx) = tokio::sync::mpsc::unbounded_channel();
-        let state = ApiState::new(store, ns_tx);
+        let state = ApiState::new(store, ns_tx)
+            .with_default_toleration_seconds(config.node_health.default_toleration_seconds);
         crate::bootstrap::ensure(&state, addr.port())
             .await
             .map_err(ServerError::Bootstrap)?;
@@ -82,6 +105,7 @@ impl Server {
             state,
             listener,
             controllers: config.controllers,
+            node_health: config.node_health,
         })
     }
 
@@ -98,7 +122,8 @@ impl Server {
         let closing = store.clone();
         let controllers_stop = tokio_util::sync::CancellationToken::new();
         let controllers = if self.controllers {
-            let config = ControllerConfig::new(format!("http://{}", loopback(self.addr)));
+            let mut config = ControllerConfig::new(format!("http://{}", loopback(self.addr)));
+            config.node_lifecycle.grace_period = self.node_health.monitor_grace_period;
             Some(
                 controllers::spawn(config, controllers_stop.clone())
                     .map_err(ServerError::Controllers)?,

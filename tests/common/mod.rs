@@ -6,6 +6,7 @@
 // Each test binary uses a different part of the harness.
 #![allow(dead_code)]
 
+pub mod fake_node;
 pub mod http;
 pub mod kubectl;
 pub mod manifests;
@@ -32,6 +33,20 @@ pub struct ClusterOptions {
     pub datastore: Option<String>,
     /// `--watch-window`.
     pub watch_window: Option<usize>,
+    /// More `wasmpod server` flags.
+    pub extra_args: Vec<String>,
+}
+
+impl ClusterOptions {
+    /// For clusters with fake Node objects that never renew a Lease: the
+    /// node lifecycle controller leaves them alone for an hour instead of
+    /// marking them Unknown and evicting their pods after seconds.
+    pub fn with_silent_nodes() -> Self {
+        Self {
+            extra_args: vec!["--node-monitor-grace-period".into(), "1h".into()],
+            ..Self::default()
+        }
+    }
 }
 
 /// A `wasmpod server` child process with its own data dir and port. The
@@ -70,7 +85,8 @@ impl Cluster {
     /// removed when the test process exits.
     pub fn shared() -> &'static Cluster {
         static SHARED: OnceLock<Cluster> = OnceLock::new();
-        SHARED.get_or_init(|| Self::launch(ClusterOptions::default(), true))
+        // Several test files put fake nodes in their shared cluster.
+        SHARED.get_or_init(|| Self::launch(ClusterOptions::with_silent_nodes(), true))
     }
 
     fn launch(options: ClusterOptions, cleanup_on_exit: bool) -> Cluster {
@@ -117,6 +133,7 @@ impl Cluster {
             if let Some(window) = self.options.watch_window {
                 args.extend(["--watch-window".to_string(), window.to_string()]);
             }
+            args.extend(self.options.extra_args.iter().cloned());
             let cleanup = self.cleanup_on_exit.then(|| self.root.path().to_path_buf());
             let mut server = ServerProcess::spawn(
                 Path::new(env!("CARGO_BIN_EXE_wasmpod")),

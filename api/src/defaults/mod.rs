@@ -46,3 +46,11 @@ pub fn lease(_obj: &mut coordination::Lease) {}
 pub fn role(_obj: &mut rbac_v1::Role) {}
 
 pub fn cluster_role(_obj: &mut rbac_v1::ClusterRole) {}
+
+/// `SetDefaults_StorageClass`: volumes are deleted with their claims and
+/// bound as soon as a claim exists, unless the class says otherwise.
+pub fn storage_class(obj: &mut k8s_openapi::api::storage::v1::StorageClass) {
+    obj.reclaim_policy.get_or_insert_with(|| "Delete".into());
+    obj.volume_binding_mode
+        .get_or_insert_with(|| "Immediate".into());
+}

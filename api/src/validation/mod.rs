@@ -25,6 +25,7 @@ pub mod selector;
 mod service;
 mod stateful_set;
 mod storage;
+mod storage_class;
 #[cfg(test)]
 mod testing;
 mod workloads;
@@ -38,6 +39,7 @@ pub use self::rbac::{cluster_role, cluster_role_binding, role, role_binding};
 pub use self::service::{endpoints, service};
 pub use self::stateful_set::{controller_revision, stateful_set};
 pub use self::storage::{persistent_volume, persistent_volume_claim};
+pub use self::storage_class::storage_class;
 pub use self::workloads::{daemon_set, deployment, replica_set, replication_controller};
 
 #[cfg(test)]

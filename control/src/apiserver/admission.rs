@@ -1,7 +1,9 @@
 //! What the API server itself decides about objects, beyond a kind's
 //! defaulting and validation: system metadata on create, namespace
-//! lifecycle, Service ClusterIP and NodePort allocation, and how a delete
-//! proceeds (at once, or gracefully behind finalizers).
+//! lifecycle, Service ClusterIP and NodePort allocation, the default
+//! StorageClass of new claims, the default tolerations of new pods
+//! (`default_tolerations`), and how a delete proceeds (at once, or
+//! gracefully behind finalizers).
 //!
 //! Allocations are stored as internal objects (`_clusterips/<ip>`,
 //! `_nodeports/<port>`) created in the same commit as the Service, so two
@@ -102,8 +104,45 @@ pub async fn prepare_create(
     {
         m.remove("status");
     }
+    if resource.kind == "Pod" && resource.group.is_empty() {
+        super::default_tolerations::add(obj, state.default_toleration_seconds());
+    }
     if resource.namespaced {
         check_namespace_open(state, ns).await?;
+    }
+    if resource.group.is_empty() && resource.kind == "PersistentVolumeClaim" {
+        default_storage_class(state, obj).await?;
+    }
+    Ok(())
+}
+
+/// The DefaultStorageClass admission plugin: a claim that does not name a
+/// class (`storageClassName` unset, not `""`) gets the default one, the
+/// newest if several are marked default.
+async fn default_storage_class(state: &ApiState, obj: &mut Value) -> Result<(), ApiError> {
+    const DEFAULT_CLASS: &str = "storageclass.kubernetes.io/is-default-class";
+    let Some(spec) = obj.get_mut("spec").and_then(Value::as_object_mut) else {
+        return Ok(());
+    };
+    if spec.get("storageClassName").is_some_and(|v| !v.is_null()) {
+        return Ok(());
+    }
+    let classes = state
+        .store
+        .list("storageclasses.storage.k8s.io", None, None, None)
+        .await
+        .map_err(|e| super::response::store_error("storage.k8s.io", "storageclasses", e))?;
+    let default = classes
+        .items
+        .iter()
+        .filter(|c| c.object["metadata"]["annotations"][DEFAULT_CLASS] == "true")
+        .max_by_key(|c| {
+            let created = c.object["metadata"]["creationTimestamp"].as_str();
+            (created.unwrap_or_default().to_string(), c.revision)
+        })
+        .and_then(|c| meta::name(&c.object).map(str::to_string));
+    if let Some(name) = default {
+        spec.insert("storageClassName".into(), json!(name));
     }
     Ok(())
 }

@@ -185,6 +185,37 @@ pub(super) async fn delete_one(
     Ok((StatusCode::OK, stored.object.as_ref().clone()))
 }
 
+/// Deletes one listed object as a delete by name would: an object changed
+/// since the list (a node posting its pod's status) is read again and
+/// deleted; one gone meanwhile is skipped (`None`).
+async fn delete_listed(
+    state: &ApiState,
+    req: &ResourceRequest,
+    listed: &Stored,
+    opts: &DeleteOptions,
+) -> Result<Option<Value>, ApiError> {
+    let key = Key::new(
+        req.resource.key(),
+        meta::namespace(&listed.object).unwrap_or_default(),
+        meta::name(&listed.object).unwrap_or_default(),
+    );
+    let mut current = listed.clone();
+    for attempt in 1..=RETRIES {
+        match delete_one(state, req, &current, opts, req.query.dry_run).await {
+            Ok((_, obj)) => return Ok(Some(obj)),
+            Err(ApiError::NotFound { .. }) => return Ok(None),
+            Err(ApiError::Conflict { .. }) if attempt < RETRIES && opts.preconditions.is_none() => {
+                match state.store.get(&key).await.map_err(|e| map_store(req, e))? {
+                    Some(newer) => current = newer,
+                    None => return Ok(None),
+                }
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(None)
+}
+
 pub async fn delete_collection(
     state: &ApiState,
     req: &ResourceRequest,
@@ -194,10 +225,9 @@ pub async fn delete_collection(
     let listed = list_objects(state, req).await?;
     let mut deleted = Vec::with_capacity(listed.items.len());
     for item in &listed.items {
-        match delete_one(state, req, item, &opts, req.query.dry_run).await {
-            Ok((_, obj)) => deleted.push(obj),
-            // Gone or changed since the list: the next deletecollection sees it.
-            Err(ApiError::NotFound { .. } | ApiError::Conflict { .. }) => {}
+        match delete_listed(state, req, item, &opts).await {
+            Ok(Some(obj)) => deleted.push(obj),
+            Ok(None) => {}
             Err(e) => return Err(e),
         }
     }

@@ -3,6 +3,7 @@
 
 pub mod admission;
 pub mod body;
+pub mod default_tolerations;
 pub mod delete;
 pub mod discovery;
 pub mod list;
@@ -40,6 +41,8 @@ use response::{ErrorResponse, bytes_response, json_response};
 pub struct ApiState {
     pub store: Store,
     inner: Arc<Inner>,
+    /// tolerationSeconds of the default not-ready/unreachable tolerations.
+    default_toleration_seconds: i64,
 }
 
 struct Inner {
@@ -60,7 +63,18 @@ impl ApiState {
                 namespace_deleted,
                 http: node_client(),
             }),
+            default_toleration_seconds: default_tolerations::KUBERNETES_DEFAULT_SECONDS,
         }
+    }
+
+    /// Sets the tolerationSeconds of the tolerations new pods get.
+    pub fn with_default_toleration_seconds(mut self, seconds: i64) -> Self {
+        self.default_toleration_seconds = seconds;
+        self
+    }
+
+    pub fn default_toleration_seconds(&self) -> i64 {
+        self.default_toleration_seconds
     }
 
     /// The HTTP client for requests the API server makes to nodes.

@@ -179,6 +179,7 @@ fn printer(resource: &ResourceType) -> (&'static [Column], Cells) {
         ("rbac.authorization.k8s.io", "ClusterRoleBinding") => {
             (cluster::CLUSTER_ROLE_BINDING, cluster::binding)
         }
+        ("storage.k8s.io", "StorageClass") => (storage::STORAGE_CLASS, storage::storage_class_row),
         _ => (DEFAULT_COLUMNS, default_cells),
     }
 }

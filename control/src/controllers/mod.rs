@@ -9,12 +9,19 @@
 //! [`runtime`]; adding one is one line in [`CONTROLLERS`].
 
 pub mod cron_job;
+pub mod daemon_set;
 pub mod deployment;
+pub mod endpoints;
 pub mod events;
+pub mod garbage_collector;
 pub mod job;
 pub mod leader;
+pub mod node_lifecycle;
+pub mod persistent_volume;
 pub mod replicaset;
 pub mod runtime;
+pub mod service_account;
+pub mod stateful_set;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -36,6 +43,21 @@ pub struct ControllerContext {
     pub identity: String,
     /// Cancelled when this term of leadership ends.
     pub stop: CancellationToken,
+    /// How the node lifecycle controller judges nodes (server flags).
+    pub node_lifecycle: node_lifecycle::NodeLifecycleSettings,
+}
+
+impl ControllerContext {
+    /// An event recorder reporting as `component` from this process, until
+    /// this term ends.
+    pub fn event_recorder(&self, component: &str) -> events::EventRecorder {
+        events::EventRecorder::spawn(
+            self.client.clone(),
+            component,
+            &self.identity,
+            self.stop.clone(),
+        )
+    }
 }
 
 type Start = fn(ControllerContext) -> Pin<Box<dyn Future<Output = ()> + Send>>;
@@ -53,6 +75,17 @@ pub const CONTROLLERS: &[(&str, Start)] = &[
     ("deployment", |ctx| Box::pin(deployment::run(ctx))),
     ("job", |ctx| Box::pin(job::run(ctx))),
     ("cronjob", |ctx| Box::pin(cron_job::run(ctx))),
+    ("statefulset", |ctx| Box::pin(stateful_set::run(ctx))),
+    ("nodelifecycle", |ctx| Box::pin(node_lifecycle::run(ctx))),
+    ("daemonset", |ctx| Box::pin(daemon_set::run(ctx))),
+    ("endpoints", |ctx| Box::pin(endpoints::run(ctx))),
+    ("garbagecollector", |ctx| {
+        Box::pin(garbage_collector::run(ctx))
+    }),
+    ("serviceaccount", |ctx| Box::pin(service_account::run(ctx))),
+    ("persistentvolume-binder", |ctx| {
+        Box::pin(persistent_volume::run(ctx))
+    }),
 ];
 
 /// How to reach the API and who this process is.
@@ -64,6 +97,7 @@ pub struct ControllerConfig {
     /// Unique per process.
     pub identity: String,
     pub leader_election: LeaderElectionConfig,
+    pub node_lifecycle: node_lifecycle::NodeLifecycleSettings,
 }
 
 impl ControllerConfig {
@@ -80,6 +114,7 @@ impl ControllerConfig {
             token: None,
             leader_election: LeaderElectionConfig::new(identity.clone()),
             identity,
+            node_lifecycle: node_lifecycle::NodeLifecycleSettings::default(),
         }
     }
 }
@@ -98,22 +133,29 @@ pub fn spawn(
         name: config.leader_election.name.clone(),
     };
     let identity = config.identity.clone();
+    let node_lifecycle = config.node_lifecycle;
     Ok(tokio::spawn(leader::run_elected(
         lease,
         config.leader_election,
         shutdown,
-        move |term| run_controllers(client.clone(), identity.clone(), term),
+        move |term| run_controllers(client.clone(), identity.clone(), node_lifecycle, term),
     )))
 }
 
 /// Runs every controller until `stop`.
-async fn run_controllers(client: ApiClient, identity: String, stop: CancellationToken) {
+async fn run_controllers(
+    client: ApiClient,
+    identity: String,
+    node_lifecycle: node_lifecycle::NodeLifecycleSettings,
+    stop: CancellationToken,
+) {
     let mut running = JoinSet::new();
     for (name, start) in CONTROLLERS {
         let ctx = ControllerContext {
             client: client.clone(),
             identity: identity.clone(),
             stop: stop.clone(),
+            node_lifecycle,
         };
         tracing::info!(controller = name, "starting");
         running.spawn(start(ctx));

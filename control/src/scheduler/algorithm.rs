@@ -1,13 +1,20 @@
-//! One scheduling decision: filter every node, score those that fit, pick
-//! the best (ties broken at random, as kube-scheduler does), or explain
-//! why none fits.
+//! One scheduling decision: filter nodes until enough fit, score those,
+//! pick the best (ties broken at random, as kube-scheduler does), or
+//! explain why none fits.
+//!
+//! Like kube-scheduler, large clusters are sampled: filtering stops once
+//! [`nodes_to_find`] feasible nodes are found (all nodes below 100; 42% of
+//! 1,000; never under 5% or 100 nodes), starting where the previous
+//! decision stopped so every node gets its turn. A pod that fits nowhere
+//! is checked against every node, so its message counts them all.
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::sync::atomic::Ordering;
 
 use k8s_openapi::api::core::v1::PodSpec;
 
-use super::cluster::{ClusterState, PodInfo};
+use super::cluster::{ClusterState, NodeInfo, PodInfo};
 use super::filters::{AntiAffinity, Reason, fits};
 use super::scores;
 
@@ -39,16 +46,46 @@ impl fmt::Display for FitError {
 
 impl std::error::Error for FitError {}
 
+/// Below this many nodes every node is considered; above it, at least
+/// this many feasible nodes are (kube-scheduler's `minFeasibleNodesToFind`).
+const MIN_FEASIBLE_NODES_TO_FIND: usize = 100;
+/// The smallest share of a large cluster considered, in percent
+/// (`minFeasibleNodesPercentageToFind`).
+const MIN_FEASIBLE_NODES_PERCENTAGE: usize = 5;
+
+/// How many feasible nodes to find among `all` before scoring:
+/// kube-scheduler's adaptive `percentageOfNodesToScore` (50% minus one
+/// point per 125 nodes, at least 5%, at least 100 nodes).
+pub fn nodes_to_find(all: usize) -> usize {
+    if all < MIN_FEASIBLE_NODES_TO_FIND {
+        return all;
+    }
+    let percentage = 50usize
+        .saturating_sub(all / 125)
+        .max(MIN_FEASIBLE_NODES_PERCENTAGE);
+    (all * percentage / 100).max(MIN_FEASIBLE_NODES_TO_FIND)
+}
+
 /// The node for `pod`, or why there is none.
 pub fn schedule(spec: &PodSpec, pod: &PodInfo, state: &ClusterState) -> Result<String, FitError> {
     let anti = AntiAffinity::new(pod, state);
     let tolerations = spec.tolerations.as_deref().unwrap_or_default();
+    let all: Vec<&NodeInfo> = state.nodes.values().filter(|n| n.exists).collect();
+    let nodes = all.len();
+    let wanted = nodes_to_find(nodes);
+    let start = match nodes {
+        0 => 0,
+        n => state.next_start_node.load(Ordering::Relaxed) % n,
+    };
     let mut reasons = Vec::new();
     let mut histogram: BTreeMap<Reason, usize> = BTreeMap::new();
-    let mut feasible = Vec::new();
-    let mut nodes = 0;
-    for node in state.nodes.values().filter(|n| n.exists) {
-        nodes += 1;
+    let mut feasible = Vec::with_capacity(wanted);
+    let mut processed = 0;
+    for &node in all[start..].iter().chain(&all[..start]) {
+        if feasible.len() >= wanted {
+            break;
+        }
+        processed += 1;
         reasons.clear();
         if fits(spec, pod, node, &anti, &mut reasons) {
             feasible.push(node);
@@ -57,6 +94,11 @@ pub fn schedule(spec: &PodSpec, pod: &PodInfo, state: &ClusterState) -> Result<S
                 *histogram.entry(r).or_insert(0) += 1;
             }
         }
+    }
+    if nodes > 0 {
+        state
+            .next_start_node
+            .store((start + processed) % nodes, Ordering::Relaxed);
     }
     if feasible.is_empty() {
         return Err(FitError {

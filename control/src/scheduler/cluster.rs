@@ -6,6 +6,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
+use std::sync::atomic::AtomicUsize;
 
 use k8s_openapi::api::core::v1::{Node, Pod, PodAffinityTerm, Taint};
 use serde_json::{Map, Value};
@@ -82,6 +83,9 @@ pub struct PodInfo {
     pub owner_uid: Option<String>,
     /// Required pod anti-affinity terms.
     pub anti_affinity: Vec<AffinityTerm>,
+    /// The required node affinity of the volumes bound to the pod's claims
+    /// (set while scheduling, see `volumes`).
+    pub volume_affinity: Vec<k8s_openapi::api::core::v1::NodeSelector>,
 }
 
 impl PodInfo {
@@ -123,6 +127,7 @@ impl PodInfo {
                 .find(|o| o.controller == Some(true))
                 .map(|o| o.uid.clone()),
             anti_affinity,
+            volume_affinity: Vec::new(),
             namespace,
             key,
         })
@@ -229,6 +234,10 @@ pub struct ClusterState {
     placed: HashMap<ObjectRef, String>,
     /// Placed pods that have required anti-affinity terms.
     pub with_anti_affinity: HashMap<ObjectRef, Arc<PodInfo>>,
+    /// Where the next decision starts looking at nodes, so that with node
+    /// sampling every node gets its turn (kube-scheduler's
+    /// `nextStartNodeIndex`).
+    pub next_start_node: AtomicUsize,
 }
 
 impl ClusterState {

@@ -21,6 +21,7 @@ pub enum Reason {
     TooManyPods,
     AntiAffinity,
     ExistingAntiAffinity,
+    VolumeNodeAffinity,
 }
 
 impl fmt::Display for Reason {
@@ -37,6 +38,7 @@ impl fmt::Display for Reason {
             Self::ExistingAntiAffinity => {
                 f.write_str("node(s) didn't satisfy existing pods anti-affinity rules")
             }
+            Self::VolumeNodeAffinity => f.write_str("node(s) had volume node affinity conflict"),
         }
     }
 }
@@ -71,6 +73,10 @@ pub fn fits(
     if reasons.len() > before {
         return false;
     }
+    if !super::volumes::affinity_fits(&pod.volume_affinity, node) {
+        reasons.push(Reason::VolumeNodeAffinity);
+        return false;
+    }
     if let Some(r) = anti.check(node) {
         reasons.push(r);
         return false;
@@ -81,13 +87,15 @@ pub fn fits(
 /// `spec.unschedulable` nodes take only pods tolerating the
 /// `node.kubernetes.io/unschedulable` taint.
 pub fn unschedulable(tolerations: &[Toleration], node: &NodeInfo) -> Option<Reason> {
+    if !node.unschedulable {
+        return None;
+    }
     let taint = Taint {
         key: TAINT_UNSCHEDULABLE.into(),
         effect: "NoSchedule".into(),
         ..Taint::default()
     };
-    (node.unschedulable && !tolerations.iter().any(|t| tolerates(t, &taint)))
-        .then_some(Reason::Unschedulable)
+    (!tolerations.iter().any(|t| tolerates(t, &taint))).then_some(Reason::Unschedulable)
 }
 
 /// The first NoSchedule or NoExecute taint no toleration tolerates.

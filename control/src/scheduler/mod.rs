@@ -6,9 +6,11 @@
 //! scheduler's own view of nodes and placed pods, [`filters`] decide
 //! whether a node can take a pod (Ready, not cordoned, taints and
 //! tolerations, nodeSelector and required node affinity, CPU, memory and
-//! pod count, required pod anti-affinity), [`scores`] rank the nodes that
-//! can (least allocated, spreading one owner's pods, PreferNoSchedule
-//! taints), and [`algorithm`] makes one decision.
+//! pod count, required pod anti-affinity, the node affinity of bound
+//! volumes; [`volumes`] also checks a pod's PersistentVolumeClaims and
+//! tells WaitForFirstConsumer claims their node), [`scores`] rank the
+//! nodes that can (least allocated, spreading one owner's pods,
+//! PreferNoSchedule taints), and [`algorithm`] makes one decision.
 //!
 //! This module wires it to the API on the controller [runtime]: informers
 //! on nodes and pods keep the view current, a work queue holds the pods to
@@ -35,12 +37,14 @@ pub mod resources;
 pub mod scores;
 #[cfg(test)]
 mod testing;
+pub mod volumes;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
-use k8s_openapi::api::core::v1::{Node, Pod};
+use k8s_openapi::api::core::v1::{Node, PersistentVolume, PersistentVolumeClaim, Pod};
+use k8s_openapi::api::storage::v1::StorageClass;
 use wasmpod_api::client::{ApiClient, ListParams};
 
 use self::cluster::{ClusterState, PodInfo, readiness_taint};
@@ -75,6 +79,13 @@ pub enum ScheduleError {
         #[source]
         source: wasmpod_api::client::ClientError,
     },
+    #[error("selecting node {node} for the claims of {pod}")]
+    SelectNode {
+        pod: ObjectRef,
+        node: String,
+        #[source]
+        source: wasmpod_api::client::ClientError,
+    },
 }
 
 /// Everything a scheduling reconcile reads and writes.
@@ -86,6 +97,7 @@ pub(crate) struct Scheduler {
     unschedulable: Mutex<HashMap<ObjectRef, String>>,
     queue: WorkQueue<ObjectRef>,
     events: EventRecorder,
+    volumes: volumes::VolumeCaches,
 }
 
 /// Runs the scheduler until `ctx.stop`.
@@ -93,18 +105,24 @@ pub async fn run(ctx: ControllerContext) {
     let queue = WorkQueue::new(RETRY_BACKOFF);
     let mut nodes = Informer::<Node>::new(ctx.client.clone(), None, ListParams::default());
     let mut pods = Informer::<Pod>::new(ctx.client.clone(), None, ListParams::default());
+    let mut claims =
+        Informer::<PersistentVolumeClaim>::new(ctx.client.clone(), None, ListParams::default());
+    let mut pvs =
+        Informer::<PersistentVolume>::new(ctx.client.clone(), None, ListParams::default());
+    let mut classes =
+        Informer::<StorageClass>::new(ctx.client.clone(), None, ListParams::default());
     let scheduler = Arc::new(Scheduler {
         client: ctx.client.clone(),
         pods: pods.cache(),
         state: Mutex::default(),
         unschedulable: Mutex::default(),
         queue: queue.clone(),
-        events: EventRecorder::spawn(
-            ctx.client.clone(),
-            SCHEDULER_NAME,
-            &ctx.identity,
-            ctx.stop.clone(),
-        ),
+        events: ctx.event_recorder(SCHEDULER_NAME),
+        volumes: volumes::VolumeCaches {
+            claims: claims.cache(),
+            volumes: pvs.cache(),
+            classes: classes.cache(),
+        },
     });
     nodes.on_event({
         let s = Arc::clone(&scheduler);
@@ -114,9 +132,26 @@ pub async fn run(ctx: ControllerContext) {
         let s = Arc::clone(&scheduler);
         move |event| s.on_pod(event)
     });
+    // A claim created or bound, or a volume or class appearing, may let
+    // a pod waiting for it fit.
+    claims.on_event({
+        let s = Arc::clone(&scheduler);
+        move |_| s.retry_unschedulable()
+    });
+    pvs.on_event({
+        let s = Arc::clone(&scheduler);
+        move |_| s.retry_unschedulable()
+    });
+    classes.on_event({
+        let s = Arc::clone(&scheduler);
+        move |_| s.retry_unschedulable()
+    });
     let mut informers = Informers::new(&ctx.stop);
     informers.start(nodes);
     informers.start(pods);
+    informers.start(claims);
+    informers.start(pvs);
+    informers.start(classes);
     let controller = Controller::new("scheduler", queue, scheduler).concurrency(WORKERS);
     informers
         .run_controller(controller, reconcile, |_key, _error, _ctx| Action::Backoff)
@@ -253,9 +288,18 @@ async fn reconcile(key: ObjectRef, s: Arc<Scheduler>) -> Result<Action, Schedule
             return Ok(Action::Done);
         }
     };
-    let (Some(spec), Some(info)) = (pod.spec.as_ref(), PodInfo::new(&pod)) else {
+    let (Some(spec), Some(mut info)) = (pod.spec.as_ref(), PodInfo::new(&pod)) else {
         return Ok(Action::Done);
     };
+    let claims = match volumes::pod_claims(&pod, &s.volumes) {
+        Ok(claims) => claims,
+        Err(reason) => {
+            let nodes = s.state().nodes.values().filter(|n| n.exists).count();
+            let message = volumes::unschedulable_message(nodes, &reason);
+            return Err(s.report_unschedulable(&pod, &key, message).await);
+        }
+    };
+    info.volume_affinity = claims.affinities;
     let info = Arc::new(info);
     let decision = {
         let mut state = s.state();
@@ -270,7 +314,10 @@ async fn reconcile(key: ObjectRef, s: Arc<Scheduler>) -> Result<Action, Schedule
         decision
     };
     match decision {
-        Ok(node) => s.bind(&pod, &key, &node).await,
+        Ok(node) => {
+            s.select_node(&pod, &key, &claims.delayed, &node).await?;
+            s.bind(&pod, &key, &node).await
+        }
         Err(fit) => Err(s.report_unschedulable(&pod, &key, fit.to_string()).await),
     }
 }

@@ -5,8 +5,8 @@
 use std::sync::Arc;
 
 use serde_json::Value;
-use sqlx::Row;
 use sqlx::any::AnyRow;
+use sqlx::{Connection, Row};
 
 use super::db::Db;
 use super::types::{Event, EventType, Key, List, StoreError, Stored};
@@ -72,12 +72,24 @@ pub(crate) async fn list(
 
     // The counter and the rows come from one snapshot, so the page is
     // exactly the state at `revision`.
-    let mut tx = db.read.begin_with(db.backend.begin_snapshot()).await?;
-    let revision: i64 = sqlx::query_scalar("SELECT revision FROM meta WHERE id = 1")
-        .fetch_one(&mut *tx)
-        .await?;
-    let rows = query.fetch_all(&mut *tx).await?;
-    tx.commit().await?;
+    let mut conn = db.read.acquire().await?;
+    let snapshot = async {
+        let mut tx = conn.begin_with(db.backend.begin_snapshot()).await?;
+        let revision: i64 = sqlx::query_scalar("SELECT revision FROM meta WHERE id = 1")
+            .fetch_one(&mut *tx)
+            .await?;
+        let rows = query.fetch_all(&mut *tx).await?;
+        tx.commit().await?;
+        Ok::<_, sqlx::Error>((revision, rows))
+    }
+    .await;
+    if snapshot.is_err() {
+        // SQLite ends a transaction by itself on some errors (busy, I/O),
+        // so the rollback sqlx sends fails and the connection would stay
+        // "in a transaction" for good: it is closed, not pooled again.
+        conn.close_on_drop();
+    }
+    let (revision, rows) = snapshot?;
 
     let more = limit.is_some_and(|l| rows.len() > l);
     let mut items = Vec::with_capacity(rows.len());

@@ -147,6 +147,10 @@ pub enum StartError {
     /// ConfigMap or Secret, an unsupported volume).
     #[error("{0}")]
     CreateContainerConfig(String),
+    /// A volume is not ready yet (its claim is not bound): the container
+    /// keeps waiting in ContainerCreating and the start is retried soon.
+    #[error("{0}")]
+    VolumeNotReady(String),
     /// The runtime failed to create the instance.
     #[error("{0}")]
     CreateContainer(String),
@@ -161,6 +165,7 @@ impl StartError {
             Self::InvalidImageName(_) => "InvalidImageName",
             Self::InvalidImage(_) => "InvalidImage",
             Self::CreateContainerConfig(_) => "CreateContainerConfigError",
+            Self::VolumeNotReady(_) => "ContainerCreating",
             Self::CreateContainer(_) => "CreateContainerError",
         }
     }
@@ -169,5 +174,11 @@ impl StartError {
     /// the `ImagePullBackOff` reason.
     pub fn is_pull_failure(&self) -> bool {
         matches!(self, Self::ImagePull(_))
+    }
+
+    /// True while a volume is not ready: the kubelet's volume manager
+    /// retries on its own quick schedule, not the crash-loop back-off.
+    pub fn is_volume_wait(&self) -> bool {
+        matches!(self, Self::VolumeNotReady(_))
     }
 }

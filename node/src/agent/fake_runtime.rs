@@ -37,6 +37,9 @@ pub struct FakeRuntime {
     default: Behavior,
     by_image: Mutex<HashMap<String, Behavior>>,
     started: Mutex<Vec<ContainerSpec>>,
+    /// Whether starts are kept for [`FakeRuntime::starts`]; a long-running
+    /// hollow node keeps none, so its memory does not grow with its pods.
+    record_starts: bool,
     running: Arc<AtomicUsize>,
 }
 
@@ -48,7 +51,16 @@ impl FakeRuntime {
             default,
             by_image: Mutex::new(HashMap::new()),
             started: Mutex::new(Vec::new()),
+            record_starts: true,
             running: Arc::new(AtomicUsize::new(0)),
+        }
+    }
+
+    /// Like [`FakeRuntime::new`], but keeps no record of starts.
+    pub fn unrecorded(default: Behavior) -> Self {
+        Self {
+            record_starts: false,
+            ..Self::new(default)
         }
     }
 
@@ -99,7 +111,10 @@ impl ContainerRuntime for FakeRuntime {
 
     async fn start(&self, spec: ContainerSpec) -> Result<FakeHandle, StartError> {
         let behavior = self.behavior(&spec.image);
-        lock(&self.started).push(spec.clone());
+        let image_id = format!("sha256:fake-{}", spec.image.len());
+        if self.record_starts {
+            lock(&self.started).push(spec);
+        }
         if let Behavior::FailStart(e) = behavior {
             return Err(e);
         }
@@ -140,7 +155,7 @@ impl ContainerRuntime for FakeRuntime {
         Ok(FakeHandle {
             signals,
             exit,
-            image_id: format!("sha256:fake-{}", spec.image.len()),
+            image_id,
         })
     }
 }

@@ -8,6 +8,7 @@ pub use wasmpod_api::client;
 pub mod clock;
 pub mod container_runtime;
 pub mod fake_runtime;
+pub mod jitter;
 pub mod lifecycle;
 pub mod log_server;
 pub mod modules;
@@ -39,6 +40,10 @@ pub struct AgentConfig {
     /// Where the node's log endpoint listens; its port is reported as the
     /// Node's kubelet endpoint. Port 0 picks a free one.
     pub log_listen: SocketAddr,
+    /// Whether the log endpoint runs at all. Hollow nodes have no logs to
+    /// serve: they report no kubelet endpoint, so `kubectl logs` for their
+    /// pods fails with the API server's error for a node without one.
+    pub serve_logs: bool,
 }
 
 impl AgentConfig {
@@ -48,6 +53,7 @@ impl AgentConfig {
             backoff: BackoffConfig::default(),
             volume_resync: Duration::from_secs(60),
             log_listen: SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
+            serve_logs: true,
         }
     }
 }
@@ -92,13 +98,28 @@ impl<R: ContainerRuntime> Agent<R> {
         tokio::pin!(shutdown);
         let addr = self.config.log_listen;
         let listen_error = |source| AgentError::LogListen { addr, source };
-        let listener = log_server::bind(addr).await.map_err(listen_error)?;
-        let port = listener.local_addr().map_err(listen_error)?.port();
+        let listener = match self.config.serve_logs {
+            true => Some(log_server::bind(addr).await.map_err(listen_error)?),
+            false => None,
+        };
+        let port = match &listener {
+            Some(l) => Some(l.local_addr().map_err(listen_error)?.port()),
+            None => None,
+        };
         let node = &NodeConfig {
-            kubelet_port: Some(port),
+            kubelet_port: port,
             ..self.config.node.clone()
         };
-        let logs = log_server::LogServer::new(node.data_dir.clone(), self.runtime.log_writers());
+        let logs = async {
+            let Some(listener) = listener else {
+                return std::future::pending().await;
+            };
+            let server =
+                log_server::LogServer::new(node.data_dir.clone(), self.runtime.log_writers());
+            if let Err(e) = server.serve(listener).await {
+                tracing::error!(error = %e, "the node log endpoint stopped");
+            }
+        };
         let mut reporter = NodeStatusReporter::new(self.client.clone(), node.clone());
         let mut pause = Duration::from_millis(250);
         let node_uid = loop {
@@ -139,11 +160,7 @@ impl<R: ContainerRuntime> Agent<R> {
             () = reporter.run() => {}
             () = lease.run() => {}
             () = manager.run(watcher) => {}
-            served = logs.serve(listener) => {
-                if let Err(e) = served {
-                    tracing::error!(error = %e, "the node log endpoint stopped");
-                }
-            }
+            () = logs => {}
         }
         Ok(())
     }

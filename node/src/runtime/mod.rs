@@ -134,6 +134,9 @@ pub(crate) struct Shared {
     cpu_period: Duration,
     /// Programs by sha256, for as long as someone holds them.
     programs: Mutex<HashMap<String, Weak<ProgramInner>>>,
+    /// One gate per digest being loaded, so pods starting the same module
+    /// at once wait for one compilation instead of each compiling it.
+    loading: Mutex<HashMap<String, Arc<Mutex<()>>>>,
     compiled: AtomicU64,
     disk_cache_hits: AtomicU64,
     memory_hits: AtomicU64,
@@ -165,6 +168,7 @@ impl Runtime {
                 pooling,
                 cpu_period: config.cpu_period,
                 programs: Mutex::new(HashMap::new()),
+                loading: Mutex::new(HashMap::new()),
                 compiled: AtomicU64::new(0),
                 disk_cache_hits: AtomicU64::new(0),
                 memory_hits: AtomicU64::new(0),
@@ -196,6 +200,46 @@ impl Runtime {
             self.shared.memory_hits.fetch_add(1, Ordering::Relaxed);
             return Ok(program);
         }
+        let gate = self.gate(&sha256);
+        let result = {
+            let _loading = gate.lock().unwrap_or_else(PoisonError::into_inner);
+            match self.loaded(&sha256) {
+                Some(program) => {
+                    // Another start loaded it while this one waited.
+                    self.shared.memory_hits.fetch_add(1, Ordering::Relaxed);
+                    Ok(program)
+                }
+                None => self.prepare(kind, sha256.clone(), bytes),
+            }
+        };
+        let mut loading = self.loading();
+        // The map's reference and this one: nobody else waits.
+        if Arc::strong_count(&gate) <= 2 {
+            loading.remove(&sha256);
+        }
+        result
+    }
+
+    /// The gate of `sha256`'s load.
+    fn gate(&self, sha256: &str) -> Arc<Mutex<()>> {
+        Arc::clone(self.loading().entry(sha256.to_string()).or_default())
+    }
+
+    fn loading(&self) -> std::sync::MutexGuard<'_, HashMap<String, Arc<Mutex<()>>>> {
+        // The map holds only gates; it is valid after any panic.
+        self.shared
+            .loading
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Compiles (or loads the cached code of) a program not in memory.
+    fn prepare(
+        &self,
+        kind: ProgramKind,
+        sha256: String,
+        bytes: &[u8],
+    ) -> Result<Program, RuntimeError> {
         let shared = &self.shared;
         let began = std::time::Instant::now();
         let (program, origin) = program::prepare(

@@ -1,5 +1,6 @@
 //! Rows of the storage kinds: PersistentVolume and PersistentVolumeClaim,
-//! with kubectl's short access-mode notation and storage class lookup.
+//! with kubectl's short access-mode notation and storage class lookup, and
+//! StorageClass, whose default is marked `(default)` after its name.
 
 use jiff::Timestamp;
 use serde_json::Value;
@@ -88,6 +89,63 @@ pub(super) const PERSISTENT_VOLUME_CLAIM: &[Column] = &[
         "volumeMode defines what type of volume is required by the claim.",
     ),
 ];
+
+pub(super) const STORAGE_CLASS: &[Column] = &[
+    Column::name(),
+    Column::new(
+        "Provisioner",
+        "string",
+        "provisioner indicates the type of the provisioner.",
+    ),
+    Column::new(
+        "ReclaimPolicy",
+        "string",
+        "reclaimPolicy controls the reclaimPolicy for dynamically provisioned PersistentVolumes of this storage class.",
+    ),
+    Column::new(
+        "VolumeBindingMode",
+        "string",
+        "volumeBindingMode indicates how PersistentVolumeClaims should be provisioned and bound.",
+    ),
+    Column::new(
+        "AllowVolumeExpansion",
+        "string",
+        "allowVolumeExpansion shows whether the storage class allow volume expand.",
+    ),
+    Column::age(),
+];
+
+pub(super) fn storage_class_row(class: &Value, now: Timestamp) -> Vec<Value> {
+    let name = text(class, "/metadata/name");
+    let default = [
+        "storageclass.kubernetes.io",
+        "storageclass.beta.kubernetes.io",
+    ]
+    .iter()
+    .any(|prefix| {
+        class
+            .pointer(&format!("/metadata/annotations/{prefix}~1is-default-class"))
+            .and_then(Value::as_str)
+            == Some("true")
+    });
+    let name = if default {
+        format!("{name} (default)")
+    } else {
+        name.to_string()
+    };
+    vec![
+        name.into(),
+        text(class, "/provisioner").into(),
+        text_or(class, "/reclaimPolicy", "Delete").into(),
+        text_or(class, "/volumeBindingMode", "Immediate").into(),
+        class
+            .pointer("/allowVolumeExpansion")
+            .and_then(Value::as_bool)
+            .unwrap_or(false)
+            .into(),
+        since(class, "/metadata/creationTimestamp", now).into(),
+    ]
+}
 
 /// `RWO,ROX,RWX,RWOP`: the access modes present, in that fixed order.
 fn access_modes(modes: &[Value]) -> String {
@@ -184,6 +242,22 @@ mod tests {
 
     fn now() -> Timestamp {
         "2024-05-01T12:00:00Z".parse().unwrap_or_default()
+    }
+
+    #[test]
+    fn default_class_is_marked_after_its_name() {
+        let class = json!({
+            "metadata": {"name": "local-path",
+                "annotations": {"storageclass.kubernetes.io/is-default-class": "true"}},
+            "provisioner": "wasmpod.io/local-path",
+            "reclaimPolicy": "Delete",
+            "volumeBindingMode": "WaitForFirstConsumer",
+        });
+        let cells = storage_class_row(&class, now());
+        assert_eq!(cells.len(), STORAGE_CLASS.len());
+        assert_eq!(cells[0], "local-path (default)");
+        assert_eq!(cells[3], "WaitForFirstConsumer");
+        assert_eq!(cells[4], false);
     }
 
     #[test]

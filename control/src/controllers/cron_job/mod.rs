@@ -88,12 +88,7 @@ pub async fn run(ctx: ControllerContext) {
         client: ctx.client.clone(),
         cron_jobs: cron_jobs.cache(),
         jobs: jobs.cache(),
-        events: EventRecorder::spawn(
-            ctx.client.clone(),
-            COMPONENT,
-            &ctx.identity,
-            ctx.stop.clone(),
-        ),
+        events: ctx.event_recorder(COMPONENT),
     });
     let mut informers = Informers::new(&ctx.stop);
     informers.start(cron_jobs);

@@ -82,12 +82,7 @@ pub async fn run(ctx: ControllerContext) {
         client: ctx.client.clone(),
         deployments: deployments.cache(),
         replica_sets: replica_sets.cache(),
-        events: EventRecorder::spawn(
-            ctx.client.clone(),
-            "deployment-controller",
-            &ctx.identity,
-            ctx.stop.clone(),
-        ),
+        events: ctx.event_recorder("deployment-controller"),
     });
     let mut informers = Informers::new(&ctx.stop);
     informers.start(deployments);

@@ -169,12 +169,7 @@ pub async fn run(ctx: ControllerContext) {
         jobs: jobs.cache(),
         pods: pods.cache(),
         expectations: Mutex::default(),
-        events: EventRecorder::spawn(
-            ctx.client.clone(),
-            COMPONENT,
-            &ctx.identity,
-            ctx.stop.clone(),
-        ),
+        events: ctx.event_recorder(COMPONENT),
     });
     let mut informers = Informers::new(&ctx.stop);
     informers.start(jobs);

@@ -91,7 +91,7 @@ async fn run<O: ReplicaOwner>(ctx: ControllerContext, name: &'static str) {
         owners: owners.cache(),
         pods: pods.cache(),
         expectations: Expectations::default(),
-        events: EventRecorder::spawn(ctx.client.clone(), name, &ctx.identity, ctx.stop.clone()),
+        events: ctx.event_recorder(name),
     });
     let mut informers = Informers::new(&ctx.stop);
     informers.start(owners);

@@ -93,3 +93,47 @@ fn prefer_no_schedule_taints_steer_pods_away() {
         );
     }
 }
+
+#[test]
+fn the_share_of_nodes_considered_follows_kube_schedulers_adaptive_default() {
+    assert_eq!(nodes_to_find(0), 0);
+    assert_eq!(nodes_to_find(99), 99);
+    assert_eq!(nodes_to_find(100), 100, "50% of 100 is raised to 100");
+    assert_eq!(nodes_to_find(1_000), 420);
+    assert_eq!(nodes_to_find(5_000), 500, "10%");
+    assert_eq!(nodes_to_find(100_000), 5_000, "never under 5%");
+}
+
+#[test]
+fn sampled_decisions_take_turns_over_all_nodes() {
+    let nodes: Vec<_> = (0..300)
+        .map(|i| node(&format!("n{i:03}"), json!({})))
+        .collect();
+    let mut s = state(&nodes);
+    let mut used = std::collections::HashSet::new();
+    for i in 0..300 {
+        let p = pod(&format!("p{i}"), json!({}));
+        used.insert(place(&p, &mut s).expect("fits"));
+    }
+    assert!(used.len() > 250, "only {} nodes used", used.len());
+}
+
+#[test]
+fn a_pod_that_fits_nowhere_is_checked_against_every_node() {
+    let nodes: Vec<_> = (0..300)
+        .map(|i| {
+            node(
+                &format!("n{i:03}"),
+                json!({"status": {"allocatable": {"cpu": "1"}}}),
+            )
+        })
+        .collect();
+    let s = state(&nodes);
+    let p = pod_requesting("big", "2", "1Mi");
+    let i = info(&p);
+    let err = schedule(p.spec.as_ref().expect("spec"), &i, &s).expect_err("fits nowhere");
+    assert_eq!(
+        err.to_string(),
+        "0/300 nodes are available: 300 Insufficient cpu."
+    );
+}

@@ -10,6 +10,14 @@ use wasmpod_api::k8s_openapi::jiff::Timestamp;
 use super::{BackoffConfig, Now};
 use crate::agent::container_runtime::{ExitStatus, StartError};
 
+/// How often a start waiting for a volume is retried: soon at first, then
+/// less often, as the kubelet's volume manager retries mounts.
+const VOLUME_RETRY: BackoffConfig = BackoffConfig {
+    base: Duration::from_secs(1),
+    cap: Duration::from_secs(32),
+    reset_after: Duration::ZERO,
+};
+
 /// The exit code reported for a container killed by the agent or for lack
 /// of memory (128 + SIGKILL, as Kubernetes reports it).
 pub const KILLED_EXIT_CODE: i32 = 137;
@@ -246,7 +254,11 @@ impl Container {
         if self.state != ContainerState::Starting {
             return None;
         }
-        let delay = backoff.retry_delay(self.retry_step);
+        let delay = if error.is_volume_wait() {
+            VOLUME_RETRY.retry_delay(self.retry_step)
+        } else {
+            backoff.retry_delay(self.retry_step)
+        };
         // The first failure of a streak shows its own reason; pull failures
         // then show the back-off, as the kubelet reports them.
         let reason = if self.retry_step > 0 && error.is_pull_failure() {

@@ -220,7 +220,12 @@ impl PodState {
                 if let Some(c) = self.container_mut(key)
                     && c.start_failed(now, &error, &backoff).is_some()
                 {
-                    effects.push(Record::warning("Failed", format!("Error: {error}")));
+                    let reason = if error.is_volume_wait() {
+                        "FailedMount"
+                    } else {
+                        "Failed"
+                    };
+                    effects.push(Record::warning(reason, format!("Error: {error}")));
                 }
             }
             PodEvent::Exited { key, status } => {

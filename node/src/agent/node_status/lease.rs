@@ -58,15 +58,13 @@ impl LeaseRenewer {
         }
     }
 
-    /// Renews every interval, forever.
+    /// Renews at once, then every interval (jittered), forever.
     pub async fn run(mut self) {
-        let mut tick = tokio::time::interval(self.interval);
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
-            tick.tick().await;
             if let Err(e) = self.renew().await {
                 tracing::warn!(node = %self.node, error = %crate::agent::error_chain(&e), "renewing the node lease");
             }
+            tokio::time::sleep(crate::agent::jitter::jittered(self.interval)).await;
         }
     }
 

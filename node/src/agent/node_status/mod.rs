@@ -358,7 +358,7 @@ impl NodeStatusReporter {
         let changed = previous
             .as_ref()
             .is_none_or(|p| condition_values(p) != condition_values(&candidate));
-        if !(due || changed) {
+        if !(due || changed || self.server_differs(previous.as_ref()).await) {
             return Ok(());
         }
         match self.write(candidate).await {
@@ -370,15 +370,33 @@ impl NodeStatusReporter {
         }
     }
 
-    /// Syncs every status interval, forever.
+    /// Whether the Node's conditions on the server are not the ones this
+    /// node last wrote: the node lifecycle controller marked it Unknown
+    /// (its Lease was late), or someone else changed them. Kubelet
+    /// compares with the server's Node on every status interval too.
+    async fn server_differs(&self, last: Option<&NodeStatus>) -> bool {
+        let Some(last) = last else {
+            return true;
+        };
+        match self.client.get::<Node>(None, &self.config.name).await {
+            Ok(node) => node
+                .status
+                .as_ref()
+                .is_none_or(|s| condition_values(s) != condition_values(last)),
+            Err(e) => {
+                tracing::debug!(node = %self.config.name, error = %e, "cannot read the Node");
+                false
+            }
+        }
+    }
+
+    /// Syncs at once, then every status interval (jittered), forever.
     pub async fn run(mut self) {
-        let mut tick = tokio::time::interval(self.config.status_interval);
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
-            tick.tick().await;
             if let Err(e) = self.sync().await {
                 tracing::warn!(error = %crate::agent::error_chain(&e), "node status");
             }
+            tokio::time::sleep(crate::agent::jitter::jittered(self.config.status_interval)).await;
         }
     }
 

@@ -6,7 +6,8 @@ use std::future::Future;
 
 use serde_json::json;
 use wasmpod_api::k8s_openapi::api::core::v1::{
-    ConfigMap, Event, EventSource, ObjectReference, PersistentVolumeClaim, Pod, PodStatus, Secret,
+    ConfigMap, Event, EventSource, ObjectReference, PersistentVolume, PersistentVolumeClaim, Pod,
+    PodStatus, Secret,
 };
 use wasmpod_api::k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, Time};
 use wasmpod_api::k8s_openapi::jiff::Timestamp;
@@ -46,6 +47,11 @@ pub trait PodApi: Clone + Send + Sync + 'static {
         name: &str,
     ) -> impl Future<Output = Result<PersistentVolumeClaim, ClientError>> + Send;
 
+    fn persistent_volume(
+        &self,
+        name: &str,
+    ) -> impl Future<Output = Result<PersistentVolume, ClientError>> + Send;
+
     fn create_event(&self, event: &Event) -> impl Future<Output = Result<(), ClientError>> + Send;
 }
 
@@ -81,6 +87,10 @@ impl PodApi for ApiClient {
         name: &str,
     ) -> Result<PersistentVolumeClaim, ClientError> {
         self.get(Some(namespace), name).await
+    }
+
+    async fn persistent_volume(&self, name: &str) -> Result<PersistentVolume, ClientError> {
+        self.get(None, name).await
     }
 
     async fn create_event(&self, event: &Event) -> Result<(), ClientError> {

@@ -1,12 +1,13 @@
 //! An in-memory [`PodApi`] for the worker's tests: it records status
-//! writes, deletions and events, and serves ConfigMaps and Secrets.
+//! writes, deletions and events, and serves ConfigMaps, Secrets,
+//! PersistentVolumeClaims and PersistentVolumes.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use reqwest::Method;
 use wasmpod_api::k8s_openapi::api::core::v1::{
-    ConfigMap, Event, PersistentVolumeClaim, PodStatus, Secret,
+    ConfigMap, Event, PersistentVolume, PersistentVolumeClaim, PodStatus, Secret,
 };
 
 use super::api::PodApi;
@@ -21,6 +22,7 @@ struct Inner {
     config_maps: HashMap<String, ConfigMap>,
     secrets: HashMap<String, Secret>,
     claims: HashMap<String, PersistentVolumeClaim>,
+    volumes: HashMap<String, PersistentVolume>,
     /// Status writes still to fail, to exercise retries.
     failing_writes: usize,
 }
@@ -71,6 +73,16 @@ impl FakeApi {
     pub fn add_secret(&self, secret: Secret) {
         let name = secret.metadata.name.clone().unwrap_or_default();
         self.inner().secrets.insert(name, secret);
+    }
+
+    pub fn add_claim(&self, claim: PersistentVolumeClaim) {
+        let name = claim.metadata.name.clone().unwrap_or_default();
+        self.inner().claims.insert(name, claim);
+    }
+
+    pub fn add_volume(&self, volume: PersistentVolume) {
+        let name = volume.metadata.name.clone().unwrap_or_default();
+        self.inner().volumes.insert(name, volume);
     }
 
     pub fn fail_next_status_writes(&self, n: usize) {
@@ -127,6 +139,14 @@ impl PodApi for FakeApi {
     ) -> Result<PersistentVolumeClaim, ClientError> {
         self.inner()
             .claims
+            .get(name)
+            .cloned()
+            .ok_or_else(|| not_found(name))
+    }
+
+    async fn persistent_volume(&self, name: &str) -> Result<PersistentVolume, ClientError> {
+        self.inner()
+            .volumes
             .get(name)
             .cloned()
             .ok_or_else(|| not_found(name))

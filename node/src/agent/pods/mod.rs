@@ -5,6 +5,7 @@
 
 pub mod api;
 mod checkpoint;
+mod claims;
 pub mod container_spec;
 mod reporter;
 pub mod volumes;

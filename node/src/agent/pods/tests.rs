@@ -489,3 +489,58 @@ async fn a_module_that_cannot_be_fetched_reports_err_image_pull_and_is_retried()
         "failed starts are not recorded as runs: {record}"
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_container_waits_for_its_claim_to_be_bound_then_gets_the_volume() {
+    let mut node = Node::new(Behavior::RunUntilKilled);
+    let claim = |phase: &str| {
+        serde_json::from_value(json!({
+            "metadata": {"name": "data", "namespace": "default", "uid": "c1"},
+            "spec": {"volumeName": "pvc-c1"},
+            "status": {"phase": phase},
+        }))
+        .expect("a claim")
+    };
+    node.api.add_claim(claim("Pending"));
+    let p = pod(
+        "stateful",
+        json!({
+            "volumes": [{"name": "data", "persistentVolumeClaim": {"claimName": "data"}}],
+            "containers": [{"name": "c", "image": "x",
+                "volumeMounts": [{"name": "data", "mountPath": "/data"}]}],
+        }),
+    );
+    node.apply(&p);
+    until(Duration::from_secs(1), || {
+        node.api
+            .last_status()
+            .and_then(|s| waiting_reason(&s))
+            .as_deref()
+            == Some("ContainerCreating")
+            && node.api.events().iter().any(|e| {
+                e.reason.as_deref() == Some("FailedMount")
+                    && e.message
+                        .as_deref()
+                        .is_some_and(|m| m.contains("waiting for volume"))
+            })
+    })
+    .await;
+    assert!(node.runtime.starts().is_empty(), "nothing starts unbound");
+    node.api.add_claim(claim("Bound"));
+    node.api.add_volume(
+        serde_json::from_value(json!({
+            "metadata": {"name": "pvc-c1"},
+            "spec": {"local": {"path": "local-path/default/data-c1"}},
+        }))
+        .expect("a volume"),
+    );
+    // Volume waits are retried on their own short schedule.
+    until(Duration::from_secs(5), || node.runtime.running() == 1).await;
+    let spec = node.runtime.starts().remove(0);
+    assert_eq!(
+        spec.mounts[0].host_path,
+        node.dir.path().join("volumes/local-path/default/data-c1")
+    );
+    assert!(!spec.mounts[0].read_only);
+    assert!(spec.mounts[0].host_path.is_dir());
+}

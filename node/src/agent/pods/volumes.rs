@@ -2,8 +2,9 @@
 //! directory (removed with the pod), `hostPath` as given, ConfigMap, Secret,
 //! downward API and projected volumes as files written into the pod's
 //! directory (rewritten when the objects change), and
-//! `persistentVolumeClaim` as a node-local directory per claim that
-//! outlives the pod. Containers get them as preopened [`Mount`]s.
+//! `persistentVolumeClaim` as the directory of the claim's bound volume,
+//! which outlives the pod (see `claims`). Containers get them as preopened
+//! [`Mount`]s.
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Component, Path, PathBuf};
@@ -13,6 +14,7 @@ use wasmpod_api::k8s_openapi::api::core::v1::{
 };
 
 use super::api::PodApi;
+use super::claims;
 use super::container_spec::{SpecContext, config_map_entries, secret_entries};
 use crate::agent::container_runtime::{Mount, StartError};
 
@@ -147,18 +149,7 @@ async fn prepare_one<A: PodApi>(
         });
     }
     if let Some(claim) = &volume.persistent_volume_claim {
-        let pvc = api
-            .persistent_volume_claim(ns, &claim.claim_name)
-            .await
-            .map_err(|e| fail(format!("persistentvolumeclaim {:?}: {e}", claim.claim_name)))?;
-        let uid = pvc.metadata.uid.filter(|u| !u.is_empty()).ok_or_else(|| {
-            fail(format!(
-                "persistentvolumeclaim {:?} has no uid",
-                claim.claim_name
-            ))
-        })?;
-        let path = roots.claims_dir.join(format!("pvc-{uid}"));
-        create_dir(&path).await.map_err(fail)?;
+        let path = claims::claim_dir(api, ns, &claim.claim_name, &roots.claims_dir).await?;
         return Ok(VolumeDir {
             path,
             read_only: claim.read_only == Some(true),

@@ -152,3 +152,30 @@ async fn programs_run_with_and_without_the_pooling_allocator() {
         assert_eq!(status, ExitStatus::Exit { code: 5 }, "{choice:?}");
     }
 }
+
+#[test]
+fn starts_of_one_module_at_once_compile_it_once() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let runtime = runtime(dir.path());
+    let bytes = wasm(&hello("x", 0));
+    let barrier = std::sync::Barrier::new(8);
+    let programs: Vec<Program> = std::thread::scope(|scope| {
+        let loads: Vec<_> = (0..8)
+            .map(|_| {
+                scope.spawn(|| {
+                    barrier.wait();
+                    runtime.load(&bytes).expect("loads")
+                })
+            })
+            .collect();
+        loads
+            .into_iter()
+            .map(|l| l.join().expect("no panic"))
+            .collect()
+    });
+    assert_eq!(programs.len(), 8);
+    let stats = runtime.stats();
+    assert_eq!(stats.compiled, 1, "{stats:?}");
+    assert_eq!(stats.disk_cache_hits, 0, "{stats:?}");
+    assert_eq!(stats.memory_hits, 7, "{stats:?}");
+}
