@@ -178,12 +178,20 @@ fn scale_reads_and_writes_replicas_of_every_scalable_kind() {
                 .is_some_and(|s| s.contains("app=s")),
             "{plural}: the Scale carries the selector: {scale}"
         );
+        // Without a resourceVersion the write is unconditional (the
+        // object's controller may write its status meanwhile); with the
+        // one read before this write it is stale.
         let mut update = scale.clone();
         update["spec"]["replicas"] = json!(4);
+        update["metadata"]
+            .as_object_mut()
+            .map(|m| m.remove("resourceVersion"));
         c.put(&format!("{base}/s/scale"), &update).expect(200);
         let object = c.get(&format!("{base}/s")).expect(200).clone();
         assert_eq!(object["spec"]["replicas"], 4, "{plural}: {object}");
-        c.put(&format!("{base}/s/scale"), &update)
+        let mut stale = scale.clone();
+        stale["spec"]["replicas"] = json!(5);
+        c.put(&format!("{base}/s/scale"), &stale)
             .expect_status(409, "Conflict");
     }
 }
@@ -204,6 +212,15 @@ fn deleting_a_pod_on_a_node_waits_for_its_grace_period() {
         deleted["metadata"]["deletionGracePeriodSeconds"], 30,
         "{deleted}"
     );
+    c.get(&path).expect(200);
+    // Its node writes the pod's status while stopping it: the pod stays
+    // until the node (or a forced delete) removes it.
+    c.patch(
+        &format!("{path}/status"),
+        "application/merge-patch+json",
+        &json!({"status": {"phase": "Running"}}),
+    )
+    .expect(200);
     c.get(&path).expect(200);
     c.send(
         reqwest::Method::DELETE,

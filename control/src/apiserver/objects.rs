@@ -412,7 +412,14 @@ pub(super) async fn write_update(
         // so no new revision and no watch event.
         return Ok(current.object.as_ref().clone());
     }
-    let finished = meta::is_deleting(&new)
+    // As kube-apiserver: an update ends a pending deletion only when it
+    // removes the last finalizer. A status write to a pod its node is still
+    // stopping (a deletion waiting for the grace period, no finalizers)
+    // leaves it in place.
+    let released = !meta::finalizers(&current.object).is_empty()
+        || admission::awaits_finalize(req.resource, &current.object);
+    let finished = released
+        && meta::is_deleting(&new)
         && meta::finalizers(&new).is_empty()
         && !admission::awaits_finalize(req.resource, &new);
     if req.query.dry_run {
