@@ -30,7 +30,9 @@ fn stateful_set(ns: &str, replicas: i32, policy: &str, claims: Value) -> String 
             "selector": {"matchLabels": {"app": "web"}},
             "template": {
                 "metadata": {"labels": {"app": "web"}},
-                "spec": {"containers": [{
+                // Modules get no signal: a deleted pod runs out its grace
+                // period before its instance is interrupted.
+                "spec": {"terminationGracePeriodSeconds": 1, "containers": [{
                     "name": "ticker",
                     "image": example_image("wasip2", "ticker"),
                     "env": [{"name": "TICK_MS", "value": "500"}],
