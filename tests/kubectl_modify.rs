@@ -298,16 +298,24 @@ fn patch_strategic_by_default_merges_containers_by_name() {
         r#"{"spec":{"template":{"spec":{"containers":[{"name":"sidecar","$patch":"delete"}]}}}}"#;
     c.kubectl_ok(&["patch", "deployment", "web", "-n", &ns, "-p", delete]);
     assert_eq!(container_names(&c.get_json(&ns, "deployment/web")), ["app"]);
-    let noop = c.kubectl_ok(&[
-        "patch",
-        "deployment",
-        "web",
-        "-n",
-        &ns,
-        "-p",
-        r#"{"spec":{"replicas":1}}"#,
-    ]);
-    assert_eq!(noop.trim(), "deployment.apps/web patched (no change)");
+    // kubectl reports "(no change)" when the object it read before the
+    // patch equals the answer; the Deployment controller may write the
+    // status in between while it rolls the change above out, so look
+    // until it has settled.
+    let mut noop = String::new();
+    let settled = common::eventually(std::time::Duration::from_secs(30), || {
+        noop = c.kubectl_ok(&[
+            "patch",
+            "deployment",
+            "web",
+            "-n",
+            &ns,
+            "-p",
+            r#"{"spec":{"replicas":1}}"#,
+        ]);
+        (noop.trim() == "deployment.apps/web patched (no change)").then_some(())
+    });
+    assert!(settled.is_some(), "{noop}");
 }
 
 #[test]
