@@ -5,6 +5,8 @@
 //! server's idle resident memory. The report (stdout) prints every figure
 //! beside its target and its anchor; progress goes to stderr.
 
+#[path = "bench_main.rs"]
+mod bench_main;
 #[path = "api_throughput/creates.rs"]
 mod creates;
 #[path = "api_throughput/postgres.rs"]
@@ -47,39 +49,7 @@ const ANCHOR_WATCH: &str = "Kubernetes SLO: pod startup p99 <= 5 s (watch delive
 const ANCHOR_RSS: &str = "k3s server ~1.6 GB";
 
 fn main() -> ExitCode {
-    // `cargo bench` passes `--bench`; `cargo test --all-targets` runs this
-    // binary without it, to check that it builds, and measures nothing.
-    if !std::env::args().any(|a| a == "--bench") {
-        eprintln!(
-            "run with `cargo bench --bench {}` to measure",
-            env!("CARGO_CRATE_NAME")
-        );
-        return ExitCode::SUCCESS;
-    }
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
-        )
-        .with_writer(std::io::stderr)
-        .init();
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            tracing::error!("starting the tokio runtime: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    match runtime.block_on(run()) {
-        Ok(true) => ExitCode::SUCCESS,
-        Ok(false) => ExitCode::FAILURE,
-        Err(e) => {
-            tracing::error!("benchmark failed: {e:#}");
-            ExitCode::FAILURE
-        }
-    }
+    bench_main::run(env!("CARGO_CRATE_NAME"), Some("info"), run)
 }
 
 /// Wall time, the CPU time the server, this load generator and the whole

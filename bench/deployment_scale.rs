@@ -9,6 +9,8 @@
 //! must be built first (scripts/build-examples.sh). Report on stdout,
 //! progress on stderr.
 
+#[path = "bench_main.rs"]
+mod bench_main;
 #[path = "node_pods/node.rs"]
 #[allow(dead_code)]
 mod node;
@@ -35,30 +37,7 @@ const TARGET: Duration = Duration::from_secs(2);
 const ANCHOR: &str = "runwasi: 1,000 wasm tasks in 3.0 s";
 
 fn main() -> ExitCode {
-    if !std::env::args().any(|a| a == "--bench") {
-        eprintln!(
-            "run with `cargo bench --bench {}` to measure",
-            env!("CARGO_CRATE_NAME")
-        );
-        return ExitCode::SUCCESS;
-    }
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("starting the tokio runtime: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    match runtime.block_on(run()) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("benchmark failed: {e:#}");
-            ExitCode::FAILURE
-        }
-    }
+    bench_main::run(env!("CARGO_CRATE_NAME"), None, run)
 }
 
 fn ticker() -> anyhow::Result<String> {

@@ -7,6 +7,8 @@
 //! the nodes idle and with the pods running. Report on stdout, progress on
 //! stderr.
 
+#[path = "bench_main.rs"]
+mod bench_main;
 #[path = "scale/progress.rs"]
 mod progress;
 #[path = "api_throughput/server.rs"]
@@ -30,30 +32,7 @@ const RUN_TIMEOUT: Duration = Duration::from_secs(600);
 const RSS_PER_NODE_TARGET_KIB: u64 = 2 * 1024;
 
 fn main() -> ExitCode {
-    if !std::env::args().any(|a| a == "--bench") {
-        eprintln!(
-            "run with `cargo bench --bench {}` to measure",
-            env!("CARGO_CRATE_NAME")
-        );
-        return ExitCode::SUCCESS;
-    }
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("starting the tokio runtime: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    match runtime.block_on(run()) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("benchmark failed: {e:#}");
-            ExitCode::FAILURE
-        }
-    }
+    bench_main::run(env!("CARGO_CRATE_NAME"), None, run)
 }
 
 /// The `wasmpod node --hollow` child process, stopped when dropped.

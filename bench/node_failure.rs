@@ -6,6 +6,8 @@
 //! Running on node B is measured. The report (stdout) prints the figure
 //! beside its target and Kubernetes' anchor; progress goes to stderr.
 
+#[path = "bench_main.rs"]
+mod bench_main;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitCode, Stdio};
@@ -24,32 +26,7 @@ const POLL: Duration = Duration::from_millis(50);
 const NS: &str = "default";
 
 fn main() -> ExitCode {
-    // `cargo bench` passes `--bench`; `cargo test --all-targets` runs this
-    // binary without it, to check that it builds, and measures nothing.
-    if !std::env::args().any(|a| a == "--bench") {
-        eprintln!(
-            "run with `cargo bench --bench {}` to measure",
-            env!("CARGO_CRATE_NAME")
-        );
-        return ExitCode::SUCCESS;
-    }
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("starting the tokio runtime: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    match runtime.block_on(run()) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("benchmark failed: {e:#}");
-            ExitCode::FAILURE
-        }
-    }
+    bench_main::run(env!("CARGO_CRATE_NAME"), None, run)
 }
 
 /// A `wasmpod` child process, killed when dropped.

@@ -7,6 +7,8 @@
 //! every figure beside its target and anchor; progress goes to stderr.
 //! The example modules must be built first (scripts/build-examples.sh).
 
+#[path = "bench_main.rs"]
+mod bench_main;
 #[path = "node_pods/node.rs"]
 mod node;
 #[path = "node_pods/pods.rs"]
@@ -95,38 +97,7 @@ fn image(name: &str) -> anyhow::Result<String> {
 }
 
 fn main() -> ExitCode {
-    // `cargo bench` passes `--bench`; `cargo test --all-targets` runs this
-    // binary without it, to check that it builds, and measures nothing.
-    if !std::env::args().any(|a| a == "--bench") {
-        eprintln!(
-            "run with `cargo bench --bench {}` to measure",
-            env!("CARGO_CRATE_NAME")
-        );
-        return ExitCode::SUCCESS;
-    }
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
-        )
-        .with_writer(std::io::stderr)
-        .init();
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            tracing::error!("starting the tokio runtime: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    match runtime.block_on(run()) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            tracing::error!("benchmark failed: {e:#}");
-            ExitCode::FAILURE
-        }
-    }
+    bench_main::run(env!("CARGO_CRATE_NAME"), Some("info"), run)
 }
 
 /// One example's start times.

@@ -7,6 +7,8 @@
 //! (stdout) prints the figure beside its target and anchor; progress goes
 //! to stderr.
 
+#[path = "bench_main.rs"]
+mod bench_main;
 use std::collections::HashSet;
 use std::net::SocketAddr;
 use std::process::ExitCode;
@@ -29,36 +31,7 @@ const ANCHOR: &str = "kube-scheduler ~100-300";
 const TIMEOUT: Duration = Duration::from_secs(300);
 
 fn main() -> ExitCode {
-    if !std::env::args().any(|a| a == "--bench") {
-        eprintln!(
-            "run with `cargo bench --bench {}` to measure",
-            env!("CARGO_CRATE_NAME")
-        );
-        return ExitCode::SUCCESS;
-    }
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
-        )
-        .with_writer(std::io::stderr)
-        .init();
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("starting the tokio runtime: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    match runtime.block_on(run()) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("benchmark failed: {e:#}");
-            ExitCode::FAILURE
-        }
-    }
+    bench_main::run(env!("CARGO_CRATE_NAME"), Some("warn"), run)
 }
 
 async fn run() -> anyhow::Result<()> {
