@@ -2,7 +2,8 @@
 //! through the API; nothing runs on them, so this test marks pods Ready as
 //! a node would), a DaemonSet applied with kubectl, one pod per eligible
 //! node bound by the scheduler, nodes joining later, taints, deletion, and
-//! a rolling update followed by `kubectl rollout status`.
+//! a rolling update followed by `kubectl rollout status`. Placement runs on
+//! SQLite and on Postgres.
 
 mod common;
 
@@ -10,6 +11,7 @@ use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
+use common::datastore::Datastore;
 use common::fake_node::FakeNodes;
 use common::{Cluster, ClusterOptions, eventually};
 use serde_json::{Value, json};
@@ -111,9 +113,11 @@ fn report_ready(c: &Cluster, ns: &str, app: &str) -> usize {
     ready_nodes
 }
 
-#[test]
-fn a_daemon_set_runs_one_pod_per_eligible_node() {
-    let c = Cluster::start_with_options(ClusterOptions::with_silent_nodes());
+on_each_datastore!(a_daemon_set_runs_one_pod_per_eligible_node);
+
+fn a_daemon_set_runs_one_pod_per_eligible_node(ds: Datastore) {
+    // The DaemonSet covers every node: a cluster of its own.
+    let c = ds.start(ClusterOptions::with_silent_nodes());
     let nodes = FakeNodes::new(&c);
     for name in ["n1", "n2", "n3"] {
         nodes.add(&c, name, json!({}), json!([]));

@@ -1,21 +1,24 @@
 //! Workload controllers on a real node, through kubectl: a Deployment of
 //! the ticker example rolls out, scales, rolls forward to a new template
 //! and back with `kubectl rollout undo`, replaces a deleted pod; and a
-//! ReplicaSet adopts a matching orphan pod.
+//! ReplicaSet adopts a matching orphan pod. The rollout runs on SQLite and
+//! on Postgres.
 
 mod common;
 
 use std::time::Duration;
 
-use common::node::{example_image, shared_node};
-use common::{Cluster, eventually, namespace};
+use common::datastore::Datastore;
+use common::node::example_image;
+use common::{Cluster, eventually};
 use serde_json::{Value, json};
 
 const ROLLOUT: Duration = Duration::from_secs(120);
 
-fn setup(prefix: &str) -> (&'static Cluster, String) {
-    shared_node();
-    namespace(prefix)
+/// A namespace on the datastore's shared cluster, with its node running.
+fn setup(ds: Datastore, prefix: &str) -> (&'static Cluster, String) {
+    ds.node();
+    ds.namespace(prefix)
 }
 
 fn template(tick_ms: &str) -> Value {
@@ -102,9 +105,10 @@ fn replica_sets(c: &Cluster, ns: &str) -> Vec<(String, i64)> {
         .collect()
 }
 
-#[test]
-fn a_deployment_rolls_out_scales_updates_and_undoes() {
-    let (c, ns) = setup("deploy");
+on_each_datastore!(a_deployment_rolls_out_scales_updates_and_undoes);
+
+fn a_deployment_rolls_out_scales_updates_and_undoes(ds: Datastore) {
+    let (c, ns) = setup(ds, "deploy");
     c.apply(&deployment(&ns, 3));
     rollout_status(c, &ns);
     let first = wait_running(c, &ns, 3);
@@ -166,7 +170,7 @@ fn a_deployment_rolls_out_scales_updates_and_undoes() {
 
 #[test]
 fn a_replica_set_adopts_a_matching_orphan() {
-    let (c, ns) = setup("adopt");
+    let (c, ns) = setup(Datastore::Sqlite, "adopt");
     let mut orphan = json!({
         "apiVersion": "v1",
         "kind": "Pod",

@@ -3,14 +3,17 @@
 //! ReplicaSets and pods along; a ReplicaSet deleted with
 //! `--cascade=orphan` leaves its pods to be adopted; a Deployment deleted
 //! in the foreground stays until its dependents are gone; a pod owned by a
-//! ConfigMap goes with it; every namespace gets a `default` ServiceAccount.
-//! No node runs: pods stay Pending, and unbound pods are deleted at once.
+//! ConfigMap goes with it; a deleted namespace takes its workloads along;
+//! every namespace gets a `default` ServiceAccount. No node runs: pods
+//! stay Pending, and unbound pods are deleted at once. Cascading and
+//! namespace deletion run on SQLite and on Postgres.
 
 mod common;
 
 use std::time::Duration;
 
-use common::{Cluster, eventually, manifests, namespace};
+use common::datastore::Datastore;
+use common::{Cluster, eventually, manifests, namespace, unique};
 use serde_json::{Value, json};
 
 const TIMEOUT: Duration = Duration::from_secs(60);
@@ -70,9 +73,14 @@ fn uid(object: &Value) -> String {
         .to_string()
 }
 
-#[test]
-fn deleting_a_deployment_in_the_background_deletes_its_replica_sets_and_pods() {
-    let (c, ns) = namespace("gc-background");
+on_each_datastore!(
+    deleting_a_deployment_in_the_background_deletes_its_replica_sets_and_pods,
+    a_foreground_deletion_keeps_the_deployment_until_its_dependents_are_gone,
+    deleting_a_namespace_deletes_its_workloads_and_then_the_namespace,
+);
+
+fn deleting_a_deployment_in_the_background_deletes_its_replica_sets_and_pods(ds: Datastore) {
+    let (c, ns) = ds.namespace("gc-background");
     c.kubectl_ok_stdin(
         &["apply", "-n", &ns, "-f", "-"],
         &manifests::deployment("web", 2),
@@ -129,9 +137,8 @@ fn orphaned_pods_lose_their_owner_reference_and_are_adopted_by_a_new_replica_set
     assert_eq!(names(&adopted), pods, "adopted, not replaced");
 }
 
-#[test]
-fn a_foreground_deletion_keeps_the_deployment_until_its_dependents_are_gone() {
-    let (c, ns) = namespace("gc-foreground");
+fn a_foreground_deletion_keeps_the_deployment_until_its_dependents_are_gone(ds: Datastore) {
+    let (c, ns) = ds.namespace("gc-foreground");
     c.kubectl_ok_stdin(
         &["apply", "-n", &ns, "-f", "-"],
         &manifests::deployment("web", 2),
@@ -234,6 +241,42 @@ fn a_pod_owned_by_a_config_map_goes_with_it() {
     c.kubectl_ok(&["delete", "configmap", "owner", "-n", &ns]);
     eventually(TIMEOUT, || (!c.exists(&ns, "pod/owned")).then_some(()))
         .expect("the pod goes with its ConfigMap");
+}
+
+fn deleting_a_namespace_deletes_its_workloads_and_then_the_namespace(ds: Datastore) {
+    let c = ds.shared();
+    let ns = unique("gc-namespace");
+    c.kubectl_ok(&["create", "namespace", &ns]);
+    c.kubectl_ok_stdin(
+        &["apply", "-n", &ns, "-f", "-"],
+        &manifests::deployment("web", 2),
+    );
+    c.kubectl_ok_stdin(
+        &["apply", "-n", &ns, "-f", "-"],
+        &manifests::configmap("settings", &[("k", "v")]),
+    );
+    wait_count(c, &ns, "replicasets", 1);
+    wait_count(c, &ns, "pods", 2);
+
+    // kubectl waits until the namespace is gone.
+    c.kubectl_ok(&["delete", "namespace", &ns, "--timeout=60s"]);
+    let err = c.kubectl_err(&["get", "namespace", &ns]);
+    assert!(err.contains("NotFound"), "{err}");
+    for path in [
+        format!("/apis/apps/v1/namespaces/{ns}/deployments"),
+        format!("/apis/apps/v1/namespaces/{ns}/replicasets"),
+        format!("/api/v1/namespaces/{ns}/pods"),
+        format!("/api/v1/namespaces/{ns}/configmaps"),
+        format!("/api/v1/namespaces/{ns}/serviceaccounts"),
+    ] {
+        let list = c.get(&path);
+        assert_eq!(
+            list.expect(200)["items"].as_array().map(Vec::len),
+            Some(0),
+            "{path} still lists objects after the namespace was deleted: {}",
+            list.text
+        );
+    }
 }
 
 #[test]

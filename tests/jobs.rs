@@ -1,21 +1,23 @@
 //! Jobs on a real node, through kubectl: a Job runs to completion and
 //! `kubectl wait --for=condition=complete` sees it, failures beyond the
 //! backoff limit fail it, parallel and Indexed Jobs run the right pods.
+//! Completion and Indexed Jobs run on SQLite and on Postgres.
 
 mod common;
 
 use std::time::Duration;
 
-use common::node::{example_image, shared_node};
-use common::{Cluster, eventually, namespace};
+use common::datastore::Datastore;
+use common::node::example_image;
+use common::{Cluster, eventually};
 use serde_json::{Value, json};
 
 const FINISH: Duration = Duration::from_secs(120);
 
-/// A namespace on this file's cluster, with its node running.
-fn setup(prefix: &str) -> (&'static Cluster, String) {
-    shared_node();
-    namespace(prefix)
+/// A namespace on the datastore's shared cluster, with its node running.
+fn setup(ds: Datastore, prefix: &str) -> (&'static Cluster, String) {
+    ds.node();
+    ds.namespace(prefix)
 }
 
 fn job(ns: &str, name: &str, spec: Value) -> String {
@@ -79,9 +81,13 @@ fn wait_condition(c: &Cluster, ns: &str, name: &str, type_: &str) -> Value {
     })
 }
 
-#[test]
-fn a_job_completes_and_kubectl_wait_sees_it() {
-    let (c, ns) = setup("job-ok");
+on_each_datastore!(
+    a_job_completes_and_kubectl_wait_sees_it,
+    an_indexed_job_runs_each_index_once,
+);
+
+fn a_job_completes_and_kubectl_wait_sees_it(ds: Datastore) {
+    let (c, ns) = setup(ds, "job-ok");
     c.apply(&job(
         &ns,
         "primes",
@@ -121,7 +127,7 @@ fn a_job_completes_and_kubectl_wait_sees_it() {
 
 #[test]
 fn failures_beyond_the_backoff_limit_fail_the_job() {
-    let (c, ns) = setup("job-fail");
+    let (c, ns) = setup(Datastore::Sqlite, "job-fail");
     c.apply(&job(
         &ns,
         "broken",
@@ -149,7 +155,7 @@ fn failures_beyond_the_backoff_limit_fail_the_job() {
 
 #[test]
 fn a_parallel_job_runs_all_completions() {
-    let (c, ns) = setup("job-par");
+    let (c, ns) = setup(Datastore::Sqlite, "job-par");
     c.apply(&job(
         &ns,
         "par",
@@ -165,9 +171,8 @@ fn a_parallel_job_runs_all_completions() {
     assert_eq!(pods.len(), 3, "{pods:#?}");
 }
 
-#[test]
-fn an_indexed_job_runs_each_index_once() {
-    let (c, ns) = setup("job-idx");
+fn an_indexed_job_runs_each_index_once(ds: Datastore) {
+    let (c, ns) = setup(ds, "job-idx");
     c.apply(&job(
         &ns,
         "idx",
@@ -215,7 +220,7 @@ fn an_indexed_job_runs_each_index_once() {
 
 #[test]
 fn a_cron_job_creates_a_job_each_minute() {
-    let (c, ns) = setup("cron");
+    let (c, ns) = setup(Datastore::Sqlite, "cron");
     c.apply(
         &json!({
             "apiVersion": "batch/v1",

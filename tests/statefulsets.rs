@@ -2,20 +2,23 @@
 //! in order and removed from the highest ordinal, a rolling update from the
 //! highest ordinal down with `kubectl rollout status|history|undo`, and one
 //! PersistentVolumeClaim per ordinal that outlives its pod and a scale-down.
+//! Identity and claims run on SQLite and on Postgres.
 
 mod common;
 
 use std::time::Duration;
 
-use common::node::{example_image, shared_node};
-use common::{Cluster, eventually, namespace};
+use common::datastore::Datastore;
+use common::node::example_image;
+use common::{Cluster, eventually};
 use serde_json::{Value, json};
 
 const ROLLOUT: Duration = Duration::from_secs(120);
 
-fn setup(prefix: &str) -> (&'static Cluster, String) {
-    shared_node();
-    namespace(prefix)
+/// A namespace on the datastore's shared cluster, with its node running.
+fn setup(ds: Datastore, prefix: &str) -> (&'static Cluster, String) {
+    ds.node();
+    ds.namespace(prefix)
 }
 
 fn stateful_set(ns: &str, replicas: i32, policy: &str, claims: Value) -> String {
@@ -121,9 +124,13 @@ fn events(c: &Cluster, ns: &str) -> Vec<String> {
         .collect()
 }
 
-#[test]
-fn ordered_pods_keep_their_names_scale_in_order_and_roll_back() {
-    let (c, ns) = setup("sts");
+on_each_datastore!(
+    ordered_pods_keep_their_names_scale_in_order_and_roll_back,
+    each_ordinal_has_its_own_claim_that_outlives_pod_and_scale_down,
+);
+
+fn ordered_pods_keep_their_names_scale_in_order_and_roll_back(ds: Datastore) {
+    let (c, ns) = setup(ds, "sts");
     c.apply(&stateful_set(&ns, 3, "OrderedReady", json!([])));
     rollout_status(c, &ns);
     let uids = wait_running(c, &ns, &["web-0", "web-1", "web-2"]);
@@ -203,9 +210,8 @@ fn ordered_pods_keep_their_names_scale_in_order_and_roll_back() {
     assert_eq!(revisions, 2, "the first revision is reused, renumbered");
 }
 
-#[test]
-fn each_ordinal_has_its_own_claim_that_outlives_pod_and_scale_down() {
-    let (c, ns) = setup("sts-claims");
+fn each_ordinal_has_its_own_claim_that_outlives_pod_and_scale_down(ds: Datastore) {
+    let (c, ns) = setup(ds, "sts-claims");
     let claims = json!([{
         "metadata": {"name": "data"},
         "spec": {
@@ -289,7 +295,7 @@ fn each_ordinal_has_its_own_claim_that_outlives_pod_and_scale_down() {
 
 #[test]
 fn invalid_stateful_sets_are_rejected_naming_the_field() {
-    let (c, ns) = setup("sts-invalid");
+    let (c, ns) = setup(Datastore::Sqlite, "sts-invalid");
     let mut bad: Value =
         serde_json::from_str(&stateful_set(&ns, 1, "OrderedReady", json!([]))).unwrap_or_default();
     bad["spec"]["template"]["metadata"]["labels"] = json!({"app": "other"});

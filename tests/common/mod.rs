@@ -6,6 +6,7 @@
 // Each test binary uses a different part of the harness.
 #![allow(dead_code)]
 
+pub mod datastore;
 pub mod fake_node;
 pub mod http;
 pub mod kubectl;

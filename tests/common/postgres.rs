@@ -3,7 +3,7 @@
 //! seeing each other's objects. Without the variable these tests fail with
 //! a clear message: CI always sets it, and a silent skip would hide a gap.
 
-use std::process::Command;
+use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -53,6 +53,62 @@ impl PgSchema {
     pub fn datastore_url(&self) -> String {
         let sep = if self.base.contains('?') { '&' } else { '?' };
         format!("{}{sep}options=-csearch_path%3D{}", self.base, self.name)
+    }
+}
+
+/// A schema for a cluster kept in a `static`, which is never dropped: a
+/// `sh` watchdog holds the read end of a pipe from this test process and
+/// drops the schema once the pipe closes, that is once the process exited
+/// (and the server, stopped by its own watchdog at the same moment, let go
+/// of its connections).
+pub struct SchemaUntilExit {
+    pub name: String,
+    datastore_url: String,
+    _watchdog: Child,
+    _pipe: ChildStdin,
+}
+
+/// Waits for EOF on stdin, gives the server a moment to exit, then drops
+/// the schema `$2` on the Postgres server `$1`.
+const DROP_AT_EXIT: &str = r#"read -r _line
+sleep 3
+exec psql "$1" -X -q -c "DROP SCHEMA IF EXISTS $2 CASCADE;"
+"#;
+
+impl PgSchema {
+    /// Keeps the schema until this test process exits.
+    #[track_caller]
+    pub fn until_exit(self) -> SchemaUntilExit {
+        // The watchdog drops the schema now, not this value.
+        let schema = std::mem::ManuallyDrop::new(self);
+        let mut watchdog = Command::new("sh")
+            .arg("-c")
+            .arg(DROP_AT_EXIT)
+            .arg("wasmpod-e2e-schema")
+            .arg(&schema.base)
+            .arg(&schema.name)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("starting the watchdog of schema {}: {e}", schema.name));
+        let pipe = watchdog
+            .stdin
+            .take()
+            .expect("the watchdog's stdin is piped");
+        SchemaUntilExit {
+            name: schema.name.clone(),
+            datastore_url: schema.datastore_url(),
+            _watchdog: watchdog,
+            _pipe: pipe,
+        }
+    }
+}
+
+impl SchemaUntilExit {
+    /// The `--datastore` URL whose connections use only this schema.
+    pub fn datastore_url(&self) -> String {
+        self.datastore_url.clone()
     }
 }
 
