@@ -8,8 +8,12 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
-use futures::StreamExt;
 use serde_json::{Value, json};
+
+#[path = "../scale/pod_watch.rs"]
+mod pod_watch;
+
+pub use pod_watch::create_namespace;
 
 /// When each pod was first seen started, by name.
 #[derive(Clone, Default)]
@@ -49,44 +53,22 @@ fn started(pod: &Value) -> bool {
 }
 
 /// Opens a watch on the pods of `namespace` and records start times until
-/// the returned handle is dropped.
+/// the returned task is aborted.
 pub async fn watch(
     client: &reqwest::Client,
     server: &str,
     namespace: &str,
 ) -> anyhow::Result<(Seen, tokio::task::JoinHandle<()>)> {
-    let url =
-        format!("{server}/api/v1/namespaces/{namespace}/pods?watch=true&allowWatchBookmarks=false");
-    let resp = client
-        .get(&url)
-        .send()
-        .await
-        .context("opening the pod watch")?;
-    if !resp.status().is_success() {
-        bail!("watch answered {}", resp.status());
-    }
     let seen = Seen::default();
     let record = seen.clone();
-    let task = tokio::spawn(async move {
-        let mut body = resp.bytes_stream();
-        let mut buf: Vec<u8> = Vec::new();
-        while let Some(Ok(chunk)) = body.next().await {
-            let now = Instant::now();
-            buf.extend_from_slice(&chunk);
-            while let Some(end) = buf.iter().position(|b| *b == b'\n') {
-                let line: Vec<u8> = buf.drain(..=end).collect();
-                let Ok(event) = serde_json::from_slice::<Value>(&line) else {
-                    continue;
-                };
-                let pod = &event["object"];
-                if started(pod)
-                    && let Some(name) = pod["metadata"]["name"].as_str()
-                {
-                    record.lock().entry(name.to_string()).or_insert(now);
-                }
-            }
+    let task = pod_watch::watch_pods(client, server, namespace, move |pod, now| {
+        if started(pod)
+            && let Some(name) = pod["metadata"]["name"].as_str()
+        {
+            record.lock().entry(name.to_string()).or_insert(now);
         }
-    });
+    })
+    .await?;
     Ok((seen, task))
 }
 
@@ -143,22 +125,6 @@ pub async fn started_after(
         }
         tokio::time::sleep(Duration::from_millis(2)).await;
     }
-}
-
-pub async fn create_namespace(
-    client: &reqwest::Client,
-    server: &str,
-    name: &str,
-) -> anyhow::Result<()> {
-    let resp = client
-        .post(format!("{server}/api/v1/namespaces"))
-        .json(&json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}}))
-        .send()
-        .await?;
-    if !resp.status().is_success() {
-        bail!("creating namespace {name}: {}", resp.status());
-    }
-    Ok(())
 }
 
 pub async fn delete_all(

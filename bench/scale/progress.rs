@@ -6,9 +6,13 @@ use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, bail};
-use futures::StreamExt;
+use anyhow::bail;
 use serde_json::{Value, json};
+
+#[path = "pod_watch.rs"]
+mod pod_watch;
+
+pub use pod_watch::create_namespace;
 
 /// What the watch saw so far.
 #[derive(Default)]
@@ -77,64 +81,25 @@ pub async fn watch(
     server: &str,
     namespace: &str,
 ) -> anyhow::Result<(Progress, tokio::task::JoinHandle<()>)> {
-    let url =
-        format!("{server}/api/v1/namespaces/{namespace}/pods?watch=true&allowWatchBookmarks=false");
-    let resp = client
-        .get(&url)
-        .send()
-        .await
-        .context("opening the pod watch")?;
-    if !resp.status().is_success() {
-        bail!("watch answered {}", resp.status());
-    }
     let progress = Progress::default();
     let record = progress.clone();
-    let task = tokio::spawn(async move {
-        let mut body = resp.bytes_stream();
-        let mut buf: Vec<u8> = Vec::new();
-        while let Some(Ok(chunk)) = body.next().await {
-            let now = Instant::now();
-            buf.extend_from_slice(&chunk);
-            while let Some(end) = buf.iter().position(|b| *b == b'\n') {
-                let line: Vec<u8> = buf.drain(..=end).collect();
-                let Ok(event) = serde_json::from_slice::<Value>(&line) else {
-                    continue;
-                };
-                let pod = &event["object"];
-                let Some(name) = pod["metadata"]["name"].as_str() else {
-                    continue;
-                };
-                let mut c = record.lock();
-                if let Some(node) = pod["spec"]["nodeName"].as_str()
-                    && c.bound.insert(name.to_string())
-                {
-                    *c.per_node.entry(node.to_string()).or_default() += 1;
-                    c.last_bound = Some(now);
-                }
-                if running(pod) && c.running.insert(name.to_string()) {
-                    c.last_running = Some(now);
-                }
-            }
+    let task = pod_watch::watch_pods(client, server, namespace, move |pod, now| {
+        let Some(name) = pod["metadata"]["name"].as_str() else {
+            return;
+        };
+        let mut c = record.lock();
+        if let Some(node) = pod["spec"]["nodeName"].as_str()
+            && c.bound.insert(name.to_string())
+        {
+            *c.per_node.entry(node.to_string()).or_default() += 1;
+            c.last_bound = Some(now);
         }
-    });
+        if running(pod) && c.running.insert(name.to_string()) {
+            c.last_running = Some(now);
+        }
+    })
+    .await?;
     Ok((progress, task))
-}
-
-pub async fn create_namespace(
-    client: &reqwest::Client,
-    server: &str,
-    name: &str,
-) -> anyhow::Result<()> {
-    let ns = json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}});
-    let resp = client
-        .post(format!("{server}/api/v1/namespaces"))
-        .json(&ns)
-        .send()
-        .await?;
-    if !resp.status().is_success() {
-        bail!("creating namespace {name}: {}", resp.status());
-    }
-    Ok(())
 }
 
 /// Creates a Deployment of `replicas` pods running `image` with `args`.
