@@ -54,6 +54,9 @@ fn node_config(opts: &Options, name: String, data: &DataDir) -> AgentConfig {
     config.backoff.cap = opts.backoff_cap;
     config.volume_resync = opts.volume_resync;
     config.serve_logs = false;
+    config.allow_egress = !opts.deny_egress;
+    // Pods of hollow nodes get IPs but run nothing that would connect.
+    config.network_sync = false;
     config
 }
 

@@ -113,6 +113,16 @@ struct NodeArgs {
     /// free port.
     #[arg(long)]
     listen: Option<SocketAddr>,
+    /// Port of the node's tunnel, which carries other nodes' connections to
+    /// its pods, on the node IP; 0 picks a free port. The Node advertises
+    /// it in its `network.wasmpod.io/tunnel` annotation.
+    #[arg(long, default_value_t = 0)]
+    tunnel_port: u16,
+    /// Keep every pod of this node inside the cluster: no connections to,
+    /// and no name lookups of, addresses outside it. Without it a Namespace
+    /// labelled `network.wasmpod.io/egress: deny` does this for its pods.
+    #[arg(long)]
+    deny_egress: bool,
     /// Most pods the node runs at once (reported as capacity).
     #[arg(long, default_value_t = 1000)]
     max_pods: u32,
@@ -243,6 +253,8 @@ fn main() -> anyhow::Result<()> {
             opts.token = args.token;
             opts.node_ip = args.node_ip;
             opts.listen = args.listen;
+            opts.tunnel_port = args.tunnel_port;
+            opts.deny_egress = args.deny_egress;
             opts.max_pods = args.max_pods;
             opts.lease_renew_interval = args.lease_renew_interval;
             opts.lease_duration = args.lease_duration;

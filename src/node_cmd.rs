@@ -12,6 +12,8 @@ use wasmpod_node::agent::modules::ModuleFetcher;
 use wasmpod_node::agent::node_status::NodeConfig;
 use wasmpod_node::agent::wasm_runtime::WasmRuntime;
 use wasmpod_node::agent::{Agent, AgentConfig};
+use wasmpod_node::network::node_ports::NodePorts;
+use wasmpod_node::network::tunnel::{self, TUNNEL_ANNOTATION};
 use wasmpod_node::runtime::{PoolingChoice, Runtime, RuntimeConfig};
 
 use crate::data_dir::DataDir;
@@ -29,6 +31,11 @@ pub struct Options {
     /// Where the node's HTTP endpoint (container logs) listens; the node's
     /// IP and port 10250 when unset.
     pub listen: Option<SocketAddr>,
+    /// The port of the node's tunnel (other nodes' connections to its pods)
+    /// on its IP; 0 picks a free one. The Node advertises it.
+    pub tunnel_port: u16,
+    /// Pods may not leave the cluster (`--deny-egress`).
+    pub deny_egress: bool,
     pub max_pods: u32,
     pub lease_renew_interval: Duration,
     pub lease_duration: Duration,
@@ -50,6 +57,8 @@ impl Options {
             data_dir,
             node_ip: None,
             listen: None,
+            tunnel_port: 0,
+            deny_egress: false,
             max_pods: 1000,
             // A quarter of the server's node monitor grace period (8 s),
             // as kubelet renews at a quarter of its lease duration.
@@ -75,9 +84,12 @@ pub fn default_name() -> String {
         .unwrap_or_else(|| "wasmpod-node".to_string())
 }
 
-/// A node ready to run: its locked data dir and its agent.
+/// A node ready to run: its locked data dir, its agent and the real
+/// listener of its pods' network.
 pub struct Node {
     agent: Agent<WasmRuntime>,
+    tunnel: tokio::net::TcpListener,
+    node_ip: IpAddr,
     _data: DataDir,
 }
 
@@ -102,16 +114,20 @@ impl Node {
         if let Some(ip) = opts.node_ip {
             node.set_internal_ip(ip.to_string());
         }
-        let listen = match opts.listen {
-            Some(addr) => addr,
-            None => {
-                let ip: IpAddr = node
-                    .internal_ip()
-                    .and_then(|ip| ip.parse().ok())
-                    .unwrap_or(IpAddr::from([127, 0, 0, 1]));
-                SocketAddr::new(ip, KUBELET_PORT)
-            }
-        };
+        let node_ip: IpAddr = node
+            .internal_ip()
+            .and_then(|ip| ip.parse().ok())
+            .unwrap_or(IpAddr::from([127, 0, 0, 1]));
+        let listen = opts
+            .listen
+            .unwrap_or(SocketAddr::new(node_ip, KUBELET_PORT));
+        let tunnel_addr = SocketAddr::new(node_ip, opts.tunnel_port);
+        let tunnel = tokio::net::TcpListener::bind(tunnel_addr)
+            .await
+            .with_context(|| format!("listening for the node's tunnel on {tunnel_addr}"))?;
+        let tunnel_addr = tunnel.local_addr().context("the tunnel's address")?;
+        node.annotations
+            .insert(TUNNEL_ANNOTATION.to_string(), tunnel_addr.to_string());
         node.max_pods = opts.max_pods;
         node.lease_renew_interval = opts.lease_renew_interval;
         node.lease_duration = opts.lease_duration;
@@ -121,16 +137,30 @@ impl Node {
         config.backoff.cap = opts.backoff_cap;
         config.volume_resync = opts.volume_resync;
         config.log_listen = listen;
+        config.allow_egress = !opts.deny_egress;
         let modules = ModuleFetcher::new(data.path.join("modules"))
             .context("setting up the module cache")?
             .with_store(client.clone());
         let runtime = WasmRuntime::new(runtime).with_modules(modules);
         let agent = Agent::new(client, config, Arc::new(runtime));
-        Ok(Node { agent, _data: data })
+        Ok(Node {
+            agent,
+            tunnel,
+            node_ip,
+            _data: data,
+        })
     }
 
-    /// Runs the agent until `shutdown`; the pods' modules stop with it.
+    /// Runs the agent, the node's tunnel and its NodePorts until
+    /// `shutdown`; the pods' modules stop with it.
     pub async fn run(self, shutdown: Shutdown) -> anyhow::Result<()> {
+        let fabric = self.agent.fabric().clone();
+        tokio::spawn(tunnel::serve(
+            self.tunnel,
+            fabric.clone(),
+            shutdown.clone().wait(),
+        ));
+        tokio::spawn(NodePorts::new(fabric, self.node_ip).run(shutdown.clone().wait()));
         self.agent.run(shutdown.wait()).await?;
         Ok(())
     }

@@ -20,6 +20,10 @@ pub struct NodeOptions {
     pub backoff_base: &'static str,
     pub backoff_cap: &'static str,
     pub volume_resync: &'static str,
+    /// The node's InternalIP, where it also serves logs, its tunnel and
+    /// NodePorts: nodes of one test need distinct loopback addresses
+    /// (127.0.0.N) to serve the same NodePort.
+    pub node_ip: &'static str,
     pub extra: Vec<String>,
 }
 
@@ -29,6 +33,7 @@ impl Default for NodeOptions {
             backoff_base: "1s",
             backoff_cap: "8s",
             volume_resync: "1s",
+            node_ip: "127.0.0.1",
             extra: Vec::new(),
         }
     }
@@ -71,9 +76,9 @@ impl Cluster {
             "--pooling".into(),
             "off".into(),
             "--node-ip".into(),
-            "127.0.0.1".into(),
+            options.node_ip.into(),
             "--listen".into(),
-            "127.0.0.1:0".into(),
+            format!("{}:0", options.node_ip),
         ];
         args.extend(options.extra);
         let mut node = NodeProcess {

@@ -16,6 +16,7 @@ pub mod events;
 pub mod garbage_collector;
 pub mod job;
 pub mod leader;
+pub mod node_ipam;
 pub mod node_lifecycle;
 pub mod persistent_volume;
 pub mod replicaset;
@@ -77,6 +78,7 @@ pub const CONTROLLERS: &[(&str, Start)] = &[
     ("cronjob", |ctx| Box::pin(cron_job::run(ctx))),
     ("statefulset", |ctx| Box::pin(stateful_set::run(ctx))),
     ("nodelifecycle", |ctx| Box::pin(node_lifecycle::run(ctx))),
+    ("nodeipam", |ctx| Box::pin(node_ipam::run(ctx))),
     ("daemonset", |ctx| Box::pin(daemon_set::run(ctx))),
     ("endpoints", |ctx| Box::pin(endpoints::run(ctx))),
     ("garbagecollector", |ctx| {

@@ -76,6 +76,12 @@ pub struct ContainerSpec {
     pub cpu_limit_millis: Option<u64>,
     /// The file that receives this attempt's stdout and stderr.
     pub log_path: PathBuf,
+    /// The TCP `containerPort`s, in the pod spec's order: where an HTTP
+    /// component is served (port 8080 when there are none).
+    pub ports: Vec<u16>,
+    /// The pod's virtual network, which the container's sockets use;
+    /// `None` gives it none.
+    pub network: Option<crate::network::PodNetwork>,
 }
 
 /// The pod a container belongs to.

@@ -12,12 +12,14 @@ pub mod jitter;
 pub mod lifecycle;
 pub mod log_server;
 pub mod modules;
+pub mod network_sync;
 pub mod node_status;
 pub mod pods;
+pub mod probes;
 pub mod wasm_runtime;
 
 use std::future::Future;
-use std::net::{Ipv4Addr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -27,7 +29,10 @@ use client::{ApiClient, ListParams};
 use container_runtime::ContainerRuntime;
 use lifecycle::{BackoffConfig, HostFacts};
 use node_status::{LeaseRenewer, NodeConfig, NodeStatusError, NodeStatusReporter};
+use pods::network::{PodCidrSender, PodNetworking};
 use pods::{PodManager, PodWorkerConfig};
+
+use crate::network::{Fabric, FabricConfig};
 
 /// Everything the agent is configured with.
 #[derive(Debug, Clone)]
@@ -44,6 +49,13 @@ pub struct AgentConfig {
     /// serve: they report no kubelet endpoint, so `kubectl logs` for their
     /// pods fails with the API server's error for a node without one.
     pub serve_logs: bool,
+    /// Whether pods may reach addresses outside the cluster (a Namespace
+    /// labelled `network.wasmpod.io/egress: deny` narrows it for its pods).
+    pub allow_egress: bool,
+    /// Whether the node follows the cluster's Services, Endpoints and Nodes
+    /// for its pods' virtual network. Hollow nodes do not: a thousand of
+    /// them would hold three thousand watches.
+    pub network_sync: bool,
 }
 
 impl AgentConfig {
@@ -54,6 +66,8 @@ impl AgentConfig {
             volume_resync: Duration::from_secs(60),
             log_listen: SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
             serve_logs: true,
+            allow_egress: true,
+            network_sync: true,
         }
     }
 }
@@ -76,6 +90,8 @@ pub struct Agent<R: ContainerRuntime> {
     client: ApiClient,
     config: AgentConfig,
     runtime: Arc<R>,
+    networking: PodNetworking,
+    pod_cidr: PodCidrSender,
 }
 
 /// The longest pause between attempts to register while the API server
@@ -84,11 +100,30 @@ const REGISTER_RETRY_MAX: Duration = Duration::from_secs(30);
 
 impl<R: ContainerRuntime> Agent<R> {
     pub fn new(client: ApiClient, config: AgentConfig, runtime: Arc<R>) -> Self {
+        let node_addresses: Vec<IpAddr> = config
+            .node
+            .addresses
+            .iter()
+            .filter(|(kind, _)| kind == "InternalIP")
+            .filter_map(|(_, address)| address.parse().ok())
+            .collect();
+        let fabric = Fabric::new(FabricConfig {
+            allow_egress: config.allow_egress,
+            node_addresses,
+        });
+        let (networking, pod_cidr) = PodNetworking::new(fabric, config.allow_egress);
         Self {
             client,
             config,
             runtime,
+            networking,
+            pod_cidr,
         }
+    }
+
+    /// The node's virtual network, which its pods are attached to.
+    pub fn fabric(&self) -> &Fabric {
+        self.networking.fabric()
     }
 
     /// Registers the Node (retrying until the API server answers), then
@@ -155,12 +190,29 @@ impl<R: ContainerRuntime> Agent<R> {
             None,
             ListParams::fields(format!("spec.nodeName={}", node.name)),
         );
+        let pod_cidr = async {
+            network_sync::pod_cidr::wait(&self.client, &node.name, &self.pod_cidr).await;
+            std::future::pending::<()>().await;
+        };
+        let network = async {
+            if self.config.network_sync {
+                network_sync::run(
+                    self.client.clone(),
+                    self.fabric().clone(),
+                    node.name.clone(),
+                )
+                .await;
+            }
+            std::future::pending::<()>().await;
+        };
         tokio::select! {
             () = &mut shutdown => {}
             () = reporter.run() => {}
             () = lease.run() => {}
             () = manager.run(watcher) => {}
             () = logs => {}
+            () = pod_cidr => {}
+            () = network => {}
         }
         Ok(())
     }
@@ -175,6 +227,7 @@ impl<R: ContainerRuntime> Agent<R> {
         };
         config.node_cpu_millis = node.cpu_millis.saturating_sub(node.reserved_cpu_millis);
         config.node_memory_bytes = node.memory_bytes.saturating_sub(node.reserved_memory_bytes);
+        config.network = Some(self.networking.clone());
         config
     }
 }

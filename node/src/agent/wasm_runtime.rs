@@ -91,6 +91,8 @@ impl ContainerRuntime for WasmRuntime {
             stderr: Some(log.stderr()),
             memory_limit_bytes: spec.memory_limit_bytes,
             cpu_limit_millicores: spec.cpu_limit_millis,
+            network: spec.network,
+            ports: spec.ports,
         };
         let instance = self
             .runtime
@@ -209,6 +211,8 @@ mod tests {
                 memory_limit_bytes: None,
                 cpu_limit_millis: None,
                 log_path: self.dir.path().join("logs/0.log"),
+                ports: Vec::new(),
+                network: None,
             }
         }
     }

@@ -6,7 +6,6 @@ use std::sync::Arc;
 use tokio::sync::watch;
 use wasmtime::{Store, Trap};
 use wasmtime_wasi::I32Exit;
-use wasmtime_wasi::ResourceTable;
 use wasmtime_wasi::p2::bindings::Command;
 
 use super::Shared;
@@ -14,7 +13,7 @@ use super::error::{RuntimeError, boxed};
 use super::limits::MemoryLimitExceeded;
 use super::logs::LogStream;
 use super::program::{Program, Ready};
-use super::store::{self, HostState, KillSwitch, Killed, Limits, P2Wasi};
+use super::store::{self, HostState, KillSwitch, Killed, Limits};
 use super::wasi::{self, Mount};
 
 /// How to run one instance of a program (one container of a pod).
@@ -36,6 +35,11 @@ pub struct InstanceSpec {
     pub memory_limit_bytes: Option<u64>,
     /// The instance's CPU budget, in millicores.
     pub cpu_limit_millicores: Option<u64>,
+    /// The pod's virtual network; `None` leaves the instance without one.
+    pub network: Option<crate::network::PodNetwork>,
+    /// The ports an HTTP component is served on (a container's
+    /// `containerPort`s); ignored by commands.
+    pub ports: Vec<u16>,
 }
 
 /// How an instance ended.
@@ -157,10 +161,7 @@ pub(crate) async fn start(
             ));
         }
         Ready::Component(pre) => {
-            let p2 = P2Wasi {
-                ctx: wasi.build(),
-                table: ResourceTable::new(),
-            };
+            let p2 = wasi::p2_state(wasi, &spec);
             let state = HostState::new(p2, &limits, Arc::clone(&kill));
             let mut store = store::new_store(&shared.engine, state);
             let command: Command = match pre.instantiate_async(&mut store).await {
@@ -179,6 +180,9 @@ pub(crate) async fn start(
                     result.map(|outcome| if outcome.is_ok() { 0 } else { 1 })
                 },
             ));
+        }
+        Ready::Http(pre) => {
+            super::http::start(shared, pre.clone(), spec, kill, report);
         }
     }
     Ok(instance)

@@ -11,7 +11,10 @@
 //!
 //! - Programs are WASI preview 1 core modules (run from `_start`) or
 //!   preview 2 components (run through `wasi:cli/run`); the header tells
-//!   which. Anything else is [`RuntimeError::InvalidImage`].
+//!   which. Anything else is [`RuntimeError::InvalidImage`]. A component
+//!   exporting `wasi:http/incoming-handler` instead of `wasi:cli/run` is an
+//!   HTTP service (`http/`): its instance serves the spec's ports on the pod
+//!   network until killed, instantiating the component once per request.
 //! - [`Runtime::load`] compiles at most once per node: compiled code is kept
 //!   on disk (`cache.rs`) keyed by the program's sha256 and the engine's
 //!   compatibility hash, and programs already loaded are shared in memory.
@@ -31,16 +34,21 @@
 //! - The engine uses wasmtime's pooling allocator when the host can reserve
 //!   its address space ([`PoolingChoice::Auto`]), and allocates on demand
 //!   otherwise.
-//! - Sockets are denied for now; pod networking will be added in `wasi.rs`.
+//! - Preview 2 components get `wasi:sockets` over their pod's virtual
+//!   network (`sockets/`, `InstanceSpec::network`): TCP and name lookup;
+//!   UDP is not supported yet. Without a network every socket is denied.
+//!   Preview 1 modules have no sockets.
 
 mod cache;
 mod engine;
 mod error;
+mod http;
 mod instance;
 mod limits;
 pub mod log_format;
 mod logs;
 mod program;
+mod sockets;
 mod store;
 mod wasi;
 
@@ -92,6 +100,9 @@ pub struct RuntimeConfig {
     /// The period a CPU limit is expressed over: an instance limited to `m`
     /// millicores may use `period * m / 1000` at once after being idle.
     pub cpu_period: Duration,
+    /// How long one request to an HTTP component may run before it is
+    /// ended and answered `504 Gateway Timeout`.
+    pub http_request_timeout: Duration,
 }
 
 impl RuntimeConfig {
@@ -103,6 +114,7 @@ impl RuntimeConfig {
             pool_slots: 1000,
             epoch_tick: Duration::from_millis(10),
             cpu_period: Duration::from_millis(100),
+            http_request_timeout: Duration::from_secs(60),
         }
     }
 }
@@ -132,6 +144,7 @@ pub(crate) struct Shared {
     cache: CompiledCache,
     pooling: bool,
     cpu_period: Duration,
+    http_request_timeout: Duration,
     /// Programs by sha256, for as long as someone holds them.
     programs: Mutex<HashMap<String, Weak<ProgramInner>>>,
     /// One gate per digest being loaded, so pods starting the same module
@@ -167,6 +180,7 @@ impl Runtime {
                 cache,
                 pooling,
                 cpu_period: config.cpu_period,
+                http_request_timeout: config.http_request_timeout,
                 programs: Mutex::new(HashMap::new()),
                 loading: Mutex::new(HashMap::new()),
                 compiled: AtomicU64::new(0),
@@ -280,6 +294,23 @@ impl Runtime {
         spec: InstanceSpec,
     ) -> Result<Instance, RuntimeError> {
         instance::start(Arc::clone(&self.shared), program, spec).await
+    }
+
+    /// For an HTTP component ([`ProgramKind::HttpHandler`]): the mean time,
+    /// over `count` rounds, to create and drop the store and instance one
+    /// request gets, which is the node's own cost per request. `None` for
+    /// other programs. For benchmarks and diagnostics.
+    pub async fn mean_http_instantiation(
+        &self,
+        program: &Program,
+        count: u32,
+    ) -> Result<Option<Duration>, RuntimeError> {
+        match program.ready() {
+            program::Ready::Http(pre) => http::mean_instantiation(&self.shared, pre, count)
+                .await
+                .map(Some),
+            _ => Ok(None),
+        }
     }
 
     fn loaded(&self, sha256: &str) -> Option<Program> {

@@ -10,6 +10,7 @@ use wasmtime::component::Component;
 use wasmtime::{Engine, InstancePre, Module};
 use wasmtime_wasi::p1::WasiP1Ctx;
 use wasmtime_wasi::p2::bindings::CommandPre;
+use wasmtime_wasi_http::p2::bindings::ProxyPre;
 
 use super::cache::{self, CompiledCache};
 use super::error::{RuntimeError, boxed};
@@ -31,6 +32,9 @@ pub enum ProgramKind {
     Module,
     /// A component exporting `wasi:cli/run` (WASI preview 2).
     Component,
+    /// A component exporting `wasi:http/incoming-handler` and not
+    /// `wasi:cli/run`: served over HTTP, one instance per request.
+    HttpHandler,
 }
 
 /// A program ready to start: compiled, linked, cheap to clone.
@@ -49,6 +53,7 @@ pub(crate) struct ProgramInner {
 pub(crate) enum Ready {
     Module(InstancePre<HostState<WasiP1Ctx>>),
     Component(CommandPre<HostState<P2Wasi>>),
+    Http(ProxyPre<HostState<P2Wasi>>),
 }
 
 impl std::fmt::Debug for Program {
@@ -70,6 +75,7 @@ impl Program {
         match self.inner.ready {
             Ready::Module(_) => ProgramKind::Module,
             Ready::Component(_) => ProgramKind::Component,
+            Ready::Http(_) => ProgramKind::HttpHandler,
         }
     }
 
@@ -136,9 +142,54 @@ impl Linkers {
         })
         .map_err(engine_error)?;
         let mut component = wasmtime::component::Linker::new(engine);
-        wasmtime_wasi::p2::add_to_linker_async(&mut component).map_err(engine_error)?;
+        add_wasi_p2(&mut component).map_err(engine_error)?;
+        super::http::add_to_linker(&mut component).map_err(engine_error)?;
         Ok(Linkers { module, component })
     }
+}
+
+/// Marks the resource table as the data of the `wasi:io` bindings.
+struct HasIo;
+
+impl wasmtime::component::HasData for HasIo {
+    type Data<'a> = &'a mut wasmtime_wasi::ResourceTable;
+}
+
+/// Adds WASI preview 2 to the component linker: every interface of
+/// wasmtime-wasi's `add_to_linker_async` but its sockets, which are the
+/// node's own, over the pod network (`sockets/`).
+fn add_wasi_p2(
+    linker: &mut wasmtime::component::Linker<HostState<P2Wasi>>,
+) -> wasmtime::Result<()> {
+    use wasmtime_wasi::cli::{WasiCli, WasiCliView};
+    use wasmtime_wasi::clocks::{WasiClocks, WasiClocksView};
+    use wasmtime_wasi::filesystem::{WasiFilesystem, WasiFilesystemView};
+    use wasmtime_wasi::p2::bindings::{cli, clocks, filesystem, io, random};
+    use wasmtime_wasi::random::{WasiRandom, WasiRandomView};
+    type State = HostState<P2Wasi>;
+
+    let l = linker;
+    io::error::add_to_linker::<State, HasIo>(l, |state| &mut state.wasi.table)?;
+    io::poll::add_to_linker::<State, HasIo>(l, |state| &mut state.wasi.table)?;
+    io::streams::add_to_linker::<State, HasIo>(l, |state| &mut state.wasi.table)?;
+    clocks::wall_clock::add_to_linker::<State, WasiClocks>(l, State::clocks)?;
+    clocks::monotonic_clock::add_to_linker::<State, WasiClocks>(l, State::clocks)?;
+    filesystem::preopens::add_to_linker::<State, WasiFilesystem>(l, State::filesystem)?;
+    filesystem::types::add_to_linker::<State, WasiFilesystem>(l, State::filesystem)?;
+    random::random::add_to_linker::<State, WasiRandom>(l, State::random)?;
+    random::insecure::add_to_linker::<State, WasiRandom>(l, State::random)?;
+    random::insecure_seed::add_to_linker::<State, WasiRandom>(l, State::random)?;
+    cli::exit::add_to_linker::<State, WasiCli>(l, State::cli)?;
+    cli::environment::add_to_linker::<State, WasiCli>(l, State::cli)?;
+    cli::stdin::add_to_linker::<State, WasiCli>(l, State::cli)?;
+    cli::stdout::add_to_linker::<State, WasiCli>(l, State::cli)?;
+    cli::stderr::add_to_linker::<State, WasiCli>(l, State::cli)?;
+    cli::terminal_input::add_to_linker::<State, WasiCli>(l, State::cli)?;
+    cli::terminal_output::add_to_linker::<State, WasiCli>(l, State::cli)?;
+    cli::terminal_stdin::add_to_linker::<State, WasiCli>(l, State::cli)?;
+    cli::terminal_stdout::add_to_linker::<State, WasiCli>(l, State::cli)?;
+    cli::terminal_stderr::add_to_linker::<State, WasiCli>(l, State::cli)?;
+    super::sockets::add_to_linker(l, State::sockets)
 }
 
 /// Compiles a program, or loads its code from the cache, and links it.
@@ -162,7 +213,7 @@ pub(crate) fn prepare(
             )?;
             (link_module(linkers, &module)?, origin)
         }
-        ProgramKind::Component => {
+        ProgramKind::Component | ProgramKind::HttpHandler => {
             let (component, origin) = cached_or_compiled(
                 cache,
                 &path,
@@ -234,10 +285,15 @@ fn link_component(linkers: &Linkers, component: &Component) -> Result<Ready, Run
         .map_err(|error| RuntimeError::Link {
             source: boxed(error),
         })?;
-    let command = CommandPre::new(pre).map_err(|error| RuntimeError::NotACommand {
-        reason: format!("{error:#}"),
-    })?;
-    Ok(Ready::Component(command))
+    match CommandPre::new(pre.clone()) {
+        Ok(command) => Ok(Ready::Component(command)),
+        Err(error) => match super::http::handler(pre) {
+            Some(proxy) => Ok(Ready::Http(proxy)),
+            None => Err(RuntimeError::NotACommand {
+                reason: format!("{error:#}; nor does it export `wasi:http/incoming-handler`"),
+            }),
+        },
+    }
 }
 
 #[cfg(test)]

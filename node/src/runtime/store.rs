@@ -9,7 +9,9 @@ use tokio::sync::watch;
 use wasmtime::{CallHook, Engine, Store, UpdateDeadline};
 use wasmtime_wasi::{ResourceTable, WasiCtx, WasiCtxView, WasiView};
 
+use super::http::HttpState;
 use super::limits::{CpuBudget, CpuDecision, CpuMeter, MemoryLimiter};
+use super::sockets::{SocketsCtx, SocketsView};
 
 /// What a store holds for one instance: its WASI context (`W` is the
 /// preview 1 or preview 2 flavour) and its limits.
@@ -25,6 +27,20 @@ pub(crate) struct HostState<W> {
 pub(crate) struct P2Wasi {
     pub(crate) ctx: WasiCtx,
     pub(crate) table: ResourceTable,
+    /// `wasi:http`'s state (see `http/`).
+    pub(crate) http: HttpState,
+    /// The pod network its `wasi:sockets` work on (see `sockets/`).
+    pub(crate) sockets: SocketsCtx,
+}
+
+impl HostState<P2Wasi> {
+    /// What the `wasi:sockets` host functions work on.
+    pub(crate) fn sockets(&mut self) -> SocketsView<'_> {
+        SocketsView {
+            table: &mut self.wasi.table,
+            ctx: &self.wasi.sockets,
+        }
+    }
 }
 
 impl WasiView for HostState<P2Wasi> {

@@ -9,15 +9,19 @@
 //!   opens files and directories read-only; paths (including `..` and
 //!   symbolic links) cannot leave a mount;
 //! - clocks and random numbers are the host's;
-//! - TCP, UDP and name lookup are denied. Pod networking will replace this
-//!   with the pod's virtual network here, and only here.
+//! - wasmtime-wasi's own sockets (host sockets) are denied; preview 2
+//!   components get `wasi:sockets` over the spec's pod network instead
+//!   (`sockets/`), and none at all without one.
 
 use std::path::PathBuf;
 
-use wasmtime_wasi::{FsPerms, WasiCtxBuilder};
+use wasmtime_wasi::{FsPerms, ResourceTable, WasiCtxBuilder};
 
 use super::error::{RuntimeError, boxed};
+use super::http::HttpState;
 use super::instance::InstanceSpec;
+use super::sockets::SocketsCtx;
+use super::store::P2Wasi;
 
 /// A host directory made visible to the guest (a pod's `volumeMount`).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -62,4 +66,16 @@ pub(crate) fn context(spec: &InstanceSpec) -> Result<WasiCtxBuilder, RuntimeErro
         .allow_udp(false)
         .allow_ip_name_lookup(false);
     Ok(builder)
+}
+
+/// The state of a preview 2 component built from `builder` (made by
+/// [`context`] from the same spec): WASI, its resource table, and
+/// `wasi:http` and `wasi:sockets` over the spec's pod network.
+pub(crate) fn p2_state(mut builder: WasiCtxBuilder, spec: &InstanceSpec) -> P2Wasi {
+    P2Wasi {
+        ctx: builder.build(),
+        table: ResourceTable::new(),
+        http: HttpState::new(spec.network.clone()),
+        sockets: SocketsCtx::new(spec.network.clone()),
+    }
 }

@@ -113,7 +113,9 @@ fn restore(
         runs = recorded_runs;
         crash_step = runs.saturating_sub(1);
     }
+    let health = c.health;
     *c = Container::restored(c.name.clone(), state, last, runs, image_id, crash_step);
+    c.health = health;
 }
 
 type Reported = (

@@ -9,6 +9,7 @@ use wasmpod_api::k8s_openapi::jiff::Timestamp;
 
 use super::{BackoffConfig, Now};
 use crate::agent::container_runtime::{ExitStatus, StartError};
+use crate::agent::probes::ProbeKind;
 
 /// How often a start waiting for a volume is retried: soon at first, then
 /// less often, as the kubelet's volume manager retries mounts.
@@ -48,6 +49,41 @@ pub struct Container {
     running_since: Option<Instant>,
     /// Whether the current run was already sent a kill.
     pub(super) kill_sent: bool,
+    /// What the probes say about the current run.
+    pub health: Health,
+}
+
+/// A run's standing with its probes: `containerStatuses[].started` and
+/// `.ready`, and a stop a failed liveness or startup probe asked for.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Health {
+    has_startup_probe: bool,
+    has_readiness_probe: bool,
+    /// The startup probe succeeded (or there is none).
+    pub started: bool,
+    /// The readiness probe says ready (or there is none).
+    pub ready: bool,
+    /// A probe failed the run: it is stopped, killed at the instant, and
+    /// restarts unless the restart policy is `Never`.
+    pub failed: Option<(ProbeKind, Instant)>,
+}
+
+impl Health {
+    /// The standing of a container with these probes, before any run.
+    pub fn new(has_startup_probe: bool, has_readiness_probe: bool) -> Self {
+        Self {
+            has_startup_probe,
+            has_readiness_probe,
+            ..Self::default()
+        }
+    }
+
+    /// A new run: started and ready at once unless a probe must say so.
+    fn reset(&mut self) {
+        self.started = !self.has_startup_probe;
+        self.ready = !self.has_readiness_probe;
+        self.failed = None;
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -153,6 +189,7 @@ impl Container {
             retry_step: 0,
             running_since: None,
             kill_sent: false,
+            health: Health::default(),
         }
     }
 
@@ -175,6 +212,7 @@ impl Container {
             retry_step: 0,
             running_since: None,
             kill_sent: false,
+            health: Health::default(),
         }
     }
 
@@ -240,6 +278,7 @@ impl Container {
         self.image_id = Some(image_id);
         self.running_since = Some(now.mono);
         self.kill_sent = false;
+        self.health.reset();
         true
     }
 
@@ -292,8 +331,13 @@ impl Container {
             self.crash_step = 0;
         }
         self.running_since = None;
-        self.state =
-            ContainerState::Terminated(Termination::from_exit(status, Some(started_at), now.wall));
+        let mut termination = Termination::from_exit(status, Some(started_at), now.wall);
+        if let Some((kind, _)) = self.health.failed {
+            termination.message.get_or_insert_with(|| {
+                format!("Container {} failed {} probe", self.name, kind.name())
+            });
+        }
+        self.state = ContainerState::Terminated(termination);
         true
     }
 

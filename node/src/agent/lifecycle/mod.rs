@@ -15,9 +15,10 @@ use tokio::time::Instant;
 use wasmpod_api::k8s_openapi::jiff::Timestamp;
 
 use super::container_runtime::{ExitStatus, StartError};
+use super::probes::ProbeUpdate;
 
 pub use adopt::Checkpointed;
-pub use container::{Container, ContainerState, Termination, Waiting};
+pub use container::{Container, ContainerState, Health, Termination, Waiting};
 pub use pod::{AfterStop, Phase, PodState, Stage};
 pub use status::{HostFacts, container_id, pod_status};
 
@@ -161,6 +162,13 @@ pub enum PodEvent {
     /// The pod got a deletionTimestamp: stop everything within `grace`,
     /// then delete the pod object.
     DeletionRequested { grace: Duration },
+    /// A probe of a container's run number `run` (its `runs` once started)
+    /// found something out.
+    Probed {
+        key: ContainerKey,
+        run: u32,
+        update: ProbeUpdate,
+    },
 }
 
 /// What the pod worker must do after a step.

@@ -8,8 +8,9 @@ use tokio::time::Instant;
 use wasmpod_api::k8s_openapi::api::core::v1::Pod;
 use wasmpod_api::k8s_openapi::jiff::Timestamp;
 
-use super::container::{Container, ContainerState, human};
+use super::container::{Container, ContainerState, Health, human};
 use super::{BackoffConfig, ContainerKey, Effect, Now, PodEvent, Record, RestartPolicy};
+use crate::agent::probes::ProbeUpdate;
 
 /// Kubernetes' default `terminationGracePeriodSeconds`.
 const DEFAULT_GRACE: Duration = Duration::from_secs(30);
@@ -97,7 +98,12 @@ impl PodState {
         let app = spec
             .into_iter()
             .flat_map(|s| &s.containers)
-            .map(|c| Container::new(&c.name, app_reason))
+            .map(|c| {
+                let mut container = Container::new(&c.name, app_reason);
+                container.health =
+                    Health::new(c.startup_probe.is_some(), c.readiness_probe.is_some());
+                container
+            })
             .collect();
         let active_deadline = spec
             .and_then(|s| s.active_deadline_seconds)
@@ -145,7 +151,16 @@ impl PodState {
         match self.stage {
             Stage::Initializing | Stage::Running => {
                 let retry = self.containers().filter_map(|(_, c)| c.retry_at()).min();
-                [retry, self.active_deadline].into_iter().flatten().min()
+                let probe_kill = self
+                    .app
+                    .iter()
+                    .filter(|c| c.is_running() && !c.kill_sent)
+                    .filter_map(|c| c.health.failed.map(|(_, at)| at))
+                    .min();
+                [retry, self.active_deadline, probe_kill]
+                    .into_iter()
+                    .flatten()
+                    .min()
             }
             Stage::Terminating { kill_at, .. } => self
                 .containers()
@@ -235,6 +250,56 @@ impl PodState {
                 }
             }
             PodEvent::DeletionRequested { grace } => self.request_deletion(now, grace, effects),
+            PodEvent::Probed { key, run, update } => self.probed(now, key, run, update, effects),
+        }
+    }
+
+    /// Applies what a probe of run `run` of a container found; news about
+    /// an earlier run or a container no longer running is dropped.
+    fn probed(
+        &mut self,
+        now: Now,
+        key: ContainerKey,
+        run: u32,
+        update: ProbeUpdate,
+        effects: &mut Vec<Effect>,
+    ) {
+        let serving = self.stage == Stage::Running;
+        let (grace, policy) = (self.grace, self.restart_policy);
+        let Some(c) = self.container_mut(key) else {
+            return;
+        };
+        if c.runs != run || !c.is_running() {
+            return;
+        }
+        match update {
+            ProbeUpdate::Unhealthy { kind, message } => effects.push(Record::warning(
+                "Unhealthy",
+                format!("{} probe failed: {message}", kind.title()),
+            )),
+            ProbeUpdate::Started => c.health.started = true,
+            ProbeUpdate::Ready(ready) => c.health.ready = ready,
+            ProbeUpdate::Failed { kind, grace: own } => {
+                if !serving || c.health.failed.is_some() {
+                    return;
+                }
+                c.health.failed = Some((kind, now.mono + own.unwrap_or(grace)));
+                c.health.ready = false;
+                let restarts = if policy == RestartPolicy::Never {
+                    ""
+                } else {
+                    ", will be restarted"
+                };
+                effects.push(Record::normal(
+                    "Killing",
+                    format!(
+                        "Container {} failed {} probe{restarts}",
+                        c.name,
+                        kind.name()
+                    ),
+                ));
+                effects.push(Effect::Terminate(key));
+            }
         }
     }
 
@@ -335,8 +400,19 @@ impl PodState {
         let policy = self.restart_policy;
         let backoff = self.backoff;
         for (i, c) in self.app.iter_mut().enumerate() {
+            if c.is_running()
+                && !c.kill_sent
+                && c.health.failed.is_some_and(|(_, at)| at <= now.mono)
+            {
+                // A run a probe failed did not stop within its grace period.
+                c.kill_sent = true;
+                effects.push(Effect::Kill(ContainerKey::App(i)));
+            }
+            // A run stopped for a failed probe restarts whatever its exit
+            // code, unless the policy is `Never`, as in the kubelet.
+            let probe_failed = c.health.failed.is_some() && policy != RestartPolicy::Never;
             if let Some(t) = c.termination()
-                && policy.restarts(t.succeeded())
+                && (policy.restarts(t.succeeded()) || probe_failed)
             {
                 restart(c, now, &backoff, effects);
             }

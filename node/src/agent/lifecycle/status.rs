@@ -4,7 +4,7 @@
 
 use wasmpod_api::k8s_openapi::api::core::v1::{
     ContainerState as K8sContainerState, ContainerStateRunning, ContainerStateTerminated,
-    ContainerStateWaiting, ContainerStatus, HostIP, Pod, PodCondition, PodStatus,
+    ContainerStateWaiting, ContainerStatus, HostIP, Pod, PodCondition, PodIP, PodStatus,
 };
 use wasmpod_api::k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use wasmpod_api::k8s_openapi::jiff::Timestamp;
@@ -19,14 +19,17 @@ pub struct HostFacts {
 }
 
 /// The status of `pod` as `state` has it, following `previous` (the status
-/// last reported): fields the node does not own (pod IPs, QoS class,
-/// nominated node, other components' conditions) are kept from it, and a
-/// condition keeps its transition time while its value does not change.
+/// last reported): fields the node does not own (QoS class, nominated
+/// node, other components' conditions) are kept from it, and a condition
+/// keeps its transition time while its value does not change. `pod_ip` is
+/// the IP the pod got on this node; without one (not attached yet, or a
+/// finished pod adopted after a restart) the reported one is kept.
 pub fn pod_status(
     state: &PodState,
     pod: &Pod,
     previous: &PodStatus,
     host: &HostFacts,
+    pod_ip: Option<&str>,
     now: Timestamp,
 ) -> PodStatus {
     let previous = previous.clone();
@@ -54,9 +57,19 @@ pub fn pod_status(
     let app_statuses: Vec<ContainerStatus> = state
         .app
         .iter()
-        .map(|c| container_status(c, &images(false, &c.name), uid, serving && c.is_running()))
+        .map(|c| {
+            let ready = serving && c.is_running() && c.health.started && c.health.ready;
+            container_status(c, &images(false, &c.name), uid, ready)
+        })
         .collect();
     let conditions = conditions(state, phase, &app_statuses, &previous, now);
+    let (pod_ip, pod_ips) = match pod_ip {
+        Some(ip) => (
+            Some(ip.to_string()),
+            Some(vec![PodIP { ip: ip.to_string() }]),
+        ),
+        None => (previous.pod_ip.clone(), previous.pod_ips.clone()),
+    };
     PodStatus {
         phase: Some(phase.as_str().into()),
         conditions: Some(conditions),
@@ -65,6 +78,8 @@ pub fn pod_status(
             .host_ip
             .as_ref()
             .map(|ip| vec![HostIP { ip: ip.clone() }]),
+        pod_ip,
+        pod_ips,
         start_time: Some(Time(state.start_time)),
         init_container_statuses: (!init_statuses.is_empty()).then_some(init_statuses),
         container_statuses: Some(app_statuses),
@@ -195,7 +210,7 @@ fn container_status(c: &Container, image: &str, pod_uid: &str, ready: bool) -> C
         container_id: container_id.filter(|_| c.is_running() || c.termination().is_some()),
         ready,
         restart_count: i32::try_from(c.restart_count()).unwrap_or(i32::MAX),
-        started: Some(c.is_running()),
+        started: Some(c.is_running() && c.health.started),
         state: Some(state),
         last_state: Some(
             c.last_termination

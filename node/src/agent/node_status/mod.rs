@@ -35,6 +35,9 @@ pub struct NodeConfig {
     pub name: String,
     /// Labels beyond the well-known hostname/os/arch ones.
     pub labels: BTreeMap<String, String>,
+    /// Annotations the node sets on its Node, such as where its tunnel
+    /// listens (`network.wasmpod.io/tunnel`).
+    pub annotations: BTreeMap<String, String>,
     /// `(type, address)` pairs: `InternalIP`, `Hostname`, ...
     pub addresses: Vec<(String, String)>,
     pub cpu_millis: u64,
@@ -73,6 +76,7 @@ impl NodeConfig {
             ],
             name,
             labels: BTreeMap::new(),
+            annotations: BTreeMap::new(),
             cpu_millis: host::cpu_millis(),
             memory_bytes: host::memory_total().unwrap_or(1 << 30),
             max_pods: 1000,
@@ -143,6 +147,7 @@ pub fn node_object(config: &NodeConfig) -> Node {
         metadata: ObjectMeta {
             name: Some(config.name.clone()),
             labels: Some(config.all_labels()),
+            annotations: (!config.annotations.is_empty()).then(|| config.annotations.clone()),
             ..ObjectMeta::default()
         },
         ..Node::default()
@@ -320,7 +325,8 @@ impl NodeStatusReporter {
     }
 
     /// Creates the Node, or adopts an existing one of the same name (a
-    /// restarted node) by updating its labels; then writes its status.
+    /// restarted node) by updating its labels and annotations; then writes
+    /// its status.
     /// Returns the Node's UID.
     pub async fn register(&mut self) -> Result<String, NodeStatusError> {
         let name = self.config.name.clone();
@@ -332,7 +338,10 @@ impl NodeStatusReporter {
         let node = match self.client.create(None, &wanted).await {
             Ok(node) => node,
             Err(e) if e.is_already_exists() => {
-                let patch = Patch::Merge(json!({"metadata": {"labels": wanted.metadata.labels}}));
+                let patch = Patch::Merge(json!({"metadata": {
+                    "labels": wanted.metadata.labels,
+                    "annotations": wanted.metadata.annotations,
+                }}));
                 self.client
                     .patch::<Node>(None, &name, &patch)
                     .await
@@ -543,5 +552,16 @@ mod tests {
         assert_eq!(labels["kubernetes.io/hostname"], "n1");
         assert_eq!(labels["kubernetes.io/arch"], host::architecture());
         assert_eq!(labels["tier"], "edge");
+        assert_eq!(node.metadata.annotations, None);
+    }
+
+    #[test]
+    fn the_node_advertises_its_annotations() {
+        let mut c = config();
+        c.annotations
+            .insert("network.wasmpod.io/tunnel".into(), "192.0.2.7:41000".into());
+        let node = node_object(&c);
+        let annotations = node.metadata.annotations.expect("annotations");
+        assert_eq!(annotations["network.wasmpod.io/tunnel"], "192.0.2.7:41000");
     }
 }

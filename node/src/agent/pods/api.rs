@@ -6,8 +6,8 @@ use std::future::Future;
 
 use serde_json::json;
 use wasmpod_api::k8s_openapi::api::core::v1::{
-    ConfigMap, Event, EventSource, ObjectReference, PersistentVolume, PersistentVolumeClaim, Pod,
-    PodStatus, Secret,
+    ConfigMap, Event, EventSource, Namespace, ObjectReference, PersistentVolume,
+    PersistentVolumeClaim, Pod, PodStatus, Secret,
 };
 use wasmpod_api::k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, Time};
 use wasmpod_api::k8s_openapi::jiff::Timestamp;
@@ -53,6 +53,9 @@ pub trait PodApi: Clone + Send + Sync + 'static {
     ) -> impl Future<Output = Result<PersistentVolume, ClientError>> + Send;
 
     fn create_event(&self, event: &Event) -> impl Future<Output = Result<(), ClientError>> + Send;
+
+    /// The pod's Namespace (its labels carry network policy).
+    fn namespace(&self, name: &str) -> impl Future<Output = Result<Namespace, ClientError>> + Send;
 }
 
 impl PodApi for ApiClient {
@@ -97,6 +100,10 @@ impl PodApi for ApiClient {
         self.create(event.metadata.namespace.as_deref(), event)
             .await
             .map(|_| ())
+    }
+
+    async fn namespace(&self, name: &str) -> Result<Namespace, ClientError> {
+        self.get(None, name).await
     }
 }
 

@@ -67,7 +67,27 @@ pub async fn build<A: PodApi>(
         memory_limit_bytes,
         cpu_limit_millis,
         log_path,
+        ports: tcp_ports(container),
+        // Attached by the pod worker, which owns the pod's network.
+        network: None,
     })
+}
+
+/// The container's TCP `containerPort`s (UDP and SCTP ones serve no HTTP);
+/// the API server has validated them to be 1..=65535.
+fn tcp_ports(container: &Container) -> Vec<u16> {
+    let mut ports: Vec<u16> = Vec::new();
+    for port in container.ports.iter().flatten() {
+        let tcp = port.protocol.as_deref().is_none_or(|p| p == "TCP");
+        if let Ok(number) = u16::try_from(port.container_port)
+            && tcp
+            && number != 0
+            && !ports.contains(&number)
+        {
+            ports.push(number);
+        }
+    }
+    ports
 }
 
 fn parse(q: &Quantity) -> Result<quantity::ParsedQuantity, StartError> {

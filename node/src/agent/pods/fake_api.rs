@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 
 use reqwest::Method;
 use wasmpod_api::k8s_openapi::api::core::v1::{
-    ConfigMap, Event, PersistentVolume, PersistentVolumeClaim, PodStatus, Secret,
+    ConfigMap, Event, Namespace, PersistentVolume, PersistentVolumeClaim, PodStatus, Secret,
 };
 
 use super::api::PodApi;
@@ -23,6 +23,7 @@ struct Inner {
     secrets: HashMap<String, Secret>,
     claims: HashMap<String, PersistentVolumeClaim>,
     volumes: HashMap<String, PersistentVolume>,
+    namespaces: HashMap<String, Namespace>,
     /// Status writes still to fail, to exercise retries.
     failing_writes: usize,
 }
@@ -83,6 +84,11 @@ impl FakeApi {
     pub fn add_volume(&self, volume: PersistentVolume) {
         let name = volume.metadata.name.clone().unwrap_or_default();
         self.inner().volumes.insert(name, volume);
+    }
+
+    pub fn add_namespace(&self, namespace: Namespace) {
+        let name = namespace.metadata.name.clone().unwrap_or_default();
+        self.inner().namespaces.insert(name, namespace);
     }
 
     pub fn fail_next_status_writes(&self, n: usize) {
@@ -155,5 +161,13 @@ impl PodApi for FakeApi {
     async fn create_event(&self, event: &Event) -> Result<(), ClientError> {
         self.inner().events.push(event.clone());
         Ok(())
+    }
+
+    async fn namespace(&self, name: &str) -> Result<Namespace, ClientError> {
+        self.inner()
+            .namespaces
+            .get(name)
+            .cloned()
+            .ok_or_else(|| not_found(name))
     }
 }

@@ -7,6 +7,9 @@ pub mod api;
 mod checkpoint;
 mod claims;
 pub mod container_spec;
+pub mod host_ports;
+pub mod network;
+pub mod pod_ips;
 mod reporter;
 pub mod volumes;
 mod worker;
@@ -45,6 +48,9 @@ pub struct PodWorkerConfig {
     /// How often ConfigMap, Secret and downward API files are refreshed.
     pub volume_resync: Duration,
     pub clock: Clock,
+    /// Where pods get their IPs and virtual network; without it pods run
+    /// with no network and report no pod IP.
+    pub network: Option<network::PodNetworking>,
 }
 
 impl PodWorkerConfig {
@@ -58,6 +64,7 @@ impl PodWorkerConfig {
             node_memory_bytes: 0,
             volume_resync: Duration::from_secs(60),
             clock: Clock::system(),
+            network: None,
         }
     }
 }

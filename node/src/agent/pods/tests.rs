@@ -544,3 +544,53 @@ async fn a_container_waits_for_its_claim_to_be_bound_then_gets_the_volume() {
     assert!(!spec.mounts[0].read_only);
     assert!(spec.mounts[0].host_path.is_dir());
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_readiness_probe_without_a_pod_network_keeps_the_pod_running_but_unready() {
+    let mut node = Node::new(Behavior::RunUntilKilled);
+    let p = pod(
+        "probed",
+        json!({"containers": [{"name": "c", "image": "app.wasm",
+            "readinessProbe": {"tcpSocket": {"port": 7000}, "periodSeconds": 1},
+            "livenessProbe": {"tcpSocket": {"port": 7000}, "periodSeconds": 1,
+                "failureThreshold": 2, "terminationGracePeriodSeconds": 0}}]}),
+    );
+    node.apply(&p);
+    let unhealthy = |node: &Node, probe: &str| {
+        node.api
+            .events()
+            .iter()
+            .filter(|e| {
+                e.reason.as_deref() == Some("Unhealthy")
+                    && e.message.as_deref().is_some_and(|m| {
+                        m.starts_with(probe) && m.ends_with("connect: connection refused")
+                    })
+            })
+            .count()
+    };
+    until(Duration::from_secs(5), || {
+        unhealthy(&node, "Readiness probe failed") >= 2 && node.runtime.starts().len() >= 2
+    })
+    .await;
+    let last = node.last();
+    assert_eq!(last.phase.as_deref(), Some("Running"));
+    let cs = &last.container_statuses.as_ref().expect("statuses")[0];
+    assert!(!cs.ready);
+    assert!(unhealthy(&node, "Liveness probe failed") >= 2);
+    assert!(
+        node.api
+            .events()
+            .iter()
+            .any(|e| e.reason.as_deref() == Some("Killing")
+                && e.message.as_deref()
+                    == Some("Container c failed liveness probe, will be restarted"))
+    );
+    assert!(
+        node.api.statuses().iter().all(|s| s
+            .container_statuses
+            .iter()
+            .flatten()
+            .all(|cs| !cs.ready)),
+        "never ready"
+    );
+}

@@ -4,8 +4,9 @@
 //! reporter. It lives as long as the pod object does.
 
 use std::collections::HashMap;
+use std::net::{IpAddr, Ipv4Addr};
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, PoisonError};
 use std::time::Duration;
 
 use tokio::sync::{Mutex, mpsc, watch};
@@ -23,6 +24,9 @@ use crate::agent::container_runtime::{
 use crate::agent::lifecycle::{
     ContainerKey, Effect, PodEvent, PodState, Record, Stage, pod_status,
 };
+use crate::agent::probes::{self, ContainerProbes, NetworkTransport, ProbeTask, ProbeUpdate};
+use crate::network::PodNetwork;
+use crate::network::host_ports::{HostPort, expose_all};
 
 /// What one pod's tasks share.
 struct PodContext<R, A> {
@@ -34,6 +38,13 @@ struct PodContext<R, A> {
     /// Prepared on the first start, refreshed by the resync.
     volumes: Mutex<Option<PodVolumes>>,
     checkpoint: Mutex<Checkpoint>,
+    /// The pod's network, attached before its first container starts and
+    /// detached once nothing of the pod will run again.
+    network: Mutex<Option<PodNetwork>>,
+    /// The pod IP it got; still reported after the network is detached.
+    pod_ip: std::sync::Mutex<Option<Ipv4Addr>>,
+    /// The pod's hostPorts, open while it is attached.
+    host_ports: std::sync::Mutex<Vec<HostPort>>,
 }
 
 /// Results of the worker's own tasks.
@@ -46,6 +57,12 @@ enum Internal<H> {
         key: ContainerKey,
         status: ExitStatus,
     },
+    /// A probe of run `run` of a container found something out.
+    Probed {
+        key: ContainerKey,
+        run: u32,
+        update: ProbeUpdate,
+    },
 }
 
 struct Worker<R: ContainerRuntime, A: PodApi> {
@@ -53,6 +70,8 @@ struct Worker<R: ContainerRuntime, A: PodApi> {
     pod: Arc<Pod>,
     state: Option<PodState>,
     handles: HashMap<ContainerKey, Arc<R::Handle>>,
+    /// The probes of running containers; dropping one stops them.
+    probes: HashMap<ContainerKey, ProbeTask>,
     tx: mpsc::UnboundedSender<Internal<R::Handle>>,
     rx: mpsc::UnboundedReceiver<Internal<R::Handle>>,
     desired: watch::Sender<Desired>,
@@ -63,6 +82,8 @@ struct Worker<R: ContainerRuntime, A: PodApi> {
     deletion_grace: Option<Duration>,
     /// The pod object is gone from the API: nothing more is written.
     removed: bool,
+    /// The pod's network was detached and its IP given back.
+    detached: bool,
 }
 
 /// Runs the worker of `pod` until the pod is removed from the API (a
@@ -105,6 +126,9 @@ pub async fn run<R: ContainerRuntime, A: PodApi>(
         pod_ref,
         volumes: Mutex::new(None),
         checkpoint: Mutex::new(checkpoint),
+        network: Mutex::new(None),
+        pod_ip: std::sync::Mutex::new(None),
+        host_ports: std::sync::Mutex::default(),
     });
     let (tx, rx) = mpsc::unbounded_channel();
     let mut worker = Worker {
@@ -112,12 +136,14 @@ pub async fn run<R: ContainerRuntime, A: PodApi>(
         pod: Arc::new(pod),
         state: Some(state),
         handles: HashMap::new(),
+        probes: HashMap::new(),
         tx,
         rx,
         desired,
         status: written.unwrap_or_default(),
         deletion_grace: None,
         removed: false,
+        detached: false,
     };
     // A pod being deleted must not start anything, even once.
     let first = worker.deletion_event().unwrap_or(PodEvent::Tick);
@@ -162,6 +188,7 @@ impl<R: ContainerRuntime, A: PodApi> Worker<R, A> {
                 _ = resync.tick(), if projections && running => self.refresh_volumes(),
             }
         }
+        self.detach();
         volumes::remove_pod_dir(&self.ctx.roots.pod_dir).await;
         tracing::debug!(pod = %self.ctx.pod_ref.name, "pod worker done");
     }
@@ -205,6 +232,7 @@ impl<R: ContainerRuntime, A: PodApi> Worker<R, A> {
                 });
                 self.handles.insert(key, handle);
                 self.step(PodEvent::Started { key, image_id });
+                self.start_probes(key);
             }
             Internal::Started {
                 key,
@@ -215,7 +243,11 @@ impl<R: ContainerRuntime, A: PodApi> Worker<R, A> {
             }
             Internal::Exited { key, status } => {
                 self.handles.remove(&key);
+                self.probes.remove(&key);
                 self.step(PodEvent::Exited { key, status });
+            }
+            Internal::Probed { key, run, update } => {
+                self.step(PodEvent::Probed { key, run, update });
             }
         }
     }
@@ -232,20 +264,46 @@ impl<R: ContainerRuntime, A: PodApi> Worker<R, A> {
         for effect in effects {
             self.effect(effect);
         }
+        if matches!(self.state().stage, Stage::Finished | Stage::Deleted) {
+            self.detach();
+        }
         if self.removed {
             return;
         }
+        let pod_ip = self.ctx.pod_ip().map(|ip| ip.to_string());
         let status = pod_status(
             self.state(),
             &self.pod,
             &self.status,
             &self.ctx.config.host,
+            pod_ip.as_deref(),
             now.wall,
         );
         if status != self.status {
             self.status = status.clone();
             self.desired.send_modify(|d| d.status = Some(status));
         }
+    }
+
+    /// Detaches the pod from the node's network and gives its IP back,
+    /// once nothing of it runs or will run (the IP stays in its status).
+    fn detach(&mut self) {
+        if self.detached {
+            return;
+        }
+        self.detached = true;
+        let Some(networking) = self.ctx.config.network.clone() else {
+            return;
+        };
+        let ctx = Arc::clone(&self.ctx);
+        tokio::spawn(async move {
+            ctx.host_ports
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .clear();
+            ctx.network.lock().await.take();
+            networking.release(&ctx.pod_ref.uid);
+        });
     }
 
     fn effect(&mut self, effect: Effect) {
@@ -285,6 +343,30 @@ impl<R: ContainerRuntime, A: PodApi> Worker<R, A> {
                 orphan.kill();
             }
         });
+    }
+
+    /// Starts the probes of a container that has just started, over the
+    /// pod's network (none: every probe is refused).
+    fn start_probes(&mut self, key: ContainerKey) {
+        let ContainerKey::App(_) = key else {
+            return;
+        };
+        let Some(container) = container_of(&self.pod, key) else {
+            return;
+        };
+        let container_probes = ContainerProbes::of(container);
+        if container_probes.is_empty() {
+            return;
+        }
+        let run = self.state().container(key).map_or(0, |c| c.runs);
+        let ctx = Arc::clone(&self.ctx);
+        let tx = self.tx.clone();
+        let task = ProbeTask::spawn(async move {
+            let network = ctx.network.lock().await.clone();
+            let report = move |update| tx.send(Internal::Probed { key, run, update }).is_ok();
+            probes::run(container_probes, NetworkTransport::new(network), report).await;
+        });
+        self.probes.insert(key, task);
     }
 
     fn record(&self, record: Record) {
@@ -341,6 +423,50 @@ async fn sleep_until(at: Option<tokio::time::Instant>) {
     }
 }
 
+impl<R, A> PodContext<R, A> {
+    fn pod_ip(&self) -> Option<Ipv4Addr> {
+        *self.pod_ip.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// The pod's network, attached on the first call. A pod adopted after a
+/// node restart asks for the IP it reported before.
+async fn pod_network<R, A: PodApi>(
+    ctx: &PodContext<R, A>,
+    pod: &Pod,
+) -> Result<Option<PodNetwork>, StartError> {
+    let Some(networking) = ctx.config.network.as_ref() else {
+        return Ok(None);
+    };
+    let mut network = ctx.network.lock().await;
+    if let Some(existing) = network.as_ref() {
+        return Ok(Some(existing.clone()));
+    }
+    let reported = pod
+        .status
+        .as_ref()
+        .and_then(|s| s.pod_ip.as_deref())
+        .and_then(|ip| ip.parse().ok());
+    let preferred = ctx.pod_ip().or(reported);
+    let attached = networking.attach(&ctx.api, &ctx.pod_ref, preferred).await?;
+    *ctx.pod_ip.lock().unwrap_or_else(PoisonError::into_inner) = Some(attached.ip());
+    *network = Some(attached.clone());
+    let node_ip = ctx
+        .config
+        .host
+        .host_ip
+        .as_deref()
+        .and_then(|ip| ip.parse().ok());
+    *ctx.host_ports
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner) = expose_all(
+        &attached,
+        node_ip.unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED)),
+        &super::host_ports::host_port_specs(pod),
+    );
+    Ok(Some(attached))
+}
+
 fn spec_context<'a, R, A>(ctx: &'a PodContext<R, A>, pod: &'a Pod) -> SpecContext<'a> {
     SpecContext {
         pod,
@@ -388,7 +514,10 @@ async fn start_container<R: ContainerRuntime, A: PodApi>(
         attempt,
     );
     create_parent(&log).await?;
-    let spec = container_spec::build(&ctx.api, &spec_ctx, container, attempt, mounts, log).await?;
+    let network = pod_network(ctx, pod).await?;
+    let mut spec =
+        container_spec::build(&ctx.api, &spec_ctx, container, attempt, mounts, log).await?;
+    spec.network = network;
     // Each container has its own entry, so starts of a pod's containers
     // run side by side and only the record is serialised.
     ctx.checkpoint

@@ -8,7 +8,7 @@ use crate::runtime::ProgramKind;
 
 /// The example component, if it has been built. CI must have it: there a
 /// missing file fails the test instead of skipping it.
-fn example(name: &str) -> Option<Vec<u8>> {
+pub(super) fn example(name: &str) -> Option<Vec<u8>> {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("../wasm-examples/out/wasip2")
         .join(format!("{name}.wasm"));

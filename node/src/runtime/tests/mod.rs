@@ -3,8 +3,10 @@
 
 mod component;
 mod files;
+mod http;
 mod limits;
 mod loading;
+mod sockets;
 mod wasip1;
 
 use std::path::Path;

@@ -110,6 +110,7 @@ impl Machine {
             pod,
             &previous,
             &HostFacts::default(),
+            None,
             self.now().wall,
         )
     }
@@ -139,5 +140,6 @@ fn with_status(p: &Pod, status: serde_json::Value) -> Pod {
 }
 
 mod adoption;
+mod probes;
 mod running;
 mod stopping;
