@@ -252,15 +252,16 @@ async fn the_agent_registers_its_node_renews_its_lease_and_runs_its_pods() {
         let _ = stopped.await;
     }));
 
-    let registered: Node = eventually(Duration::from_secs(10), || async {
-        client.get::<Node>(None, "edge-1").await.ok()
+    // The agent creates its Node and then writes the status subresource, so
+    // the object can be seen for a moment before its nodeInfo is.
+    let info = eventually(Duration::from_secs(10), || async {
+        client
+            .get::<Node>(None, "edge-1")
+            .await
+            .ok()
+            .and_then(|n| n.status?.node_info)
     })
     .await;
-    let info = registered
-        .status
-        .as_ref()
-        .and_then(|s| s.node_info.clone())
-        .expect("nodeInfo");
     assert_eq!(info.kubelet_version, "v1.32.0-wasmpod");
     let lease_renewal = || async {
         client
