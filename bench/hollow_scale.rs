@@ -26,6 +26,8 @@ const NODES: usize = 1_000;
 const DEPLOYMENTS: usize = 10;
 const REPLICAS: usize = 1_000;
 const NAMESPACE: &str = "scale";
+/// A pod network with a /22 block for each of 4,096 nodes.
+const POD_NETWORK: &str = "10.64.0.0/10";
 const READY_TIMEOUT: Duration = Duration::from_secs(300);
 const RUN_TIMEOUT: Duration = Duration::from_secs(600);
 /// What a hollow node may cost in memory.
@@ -89,7 +91,9 @@ impl Drop for Hollow {
 
 async fn run() -> anyhow::Result<()> {
     let client = reqwest::Client::new();
-    let mut server = Server::start(None)?;
+    // 1,000 nodes need 1,000 pod CIDR blocks: the default 10.42.0.0/16
+    // holds 64 of /22.
+    let mut server = Server::start_with(None, &["--cluster-cidr", POD_NETWORK])?;
     server.wait_ready(&client).await?;
     let url = server.base_url.clone();
     let busy_before = server::machine_busy()?;

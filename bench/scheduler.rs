@@ -43,6 +43,7 @@ async fn run() -> anyhow::Result<()> {
         store: StoreOptions::default(),
         controllers: false,
         node_health: Default::default(),
+        pod_network: Default::default(),
     })
     .await?;
     let url = format!("http://{}", server.addr);

@@ -72,6 +72,13 @@ struct ServerArgs {
     /// pod gets: how long its pods stay on a failed node (Kubernetes: 300).
     #[arg(long, default_value_t = 5)]
     default_toleration_seconds: i64,
+    /// The pods' network; each Node gets a block of it as its podCIDR.
+    #[arg(long, default_value = "10.42.0.0/16")]
+    cluster_cidr: ipnet::Ipv4Net,
+    /// The prefix length of each Node's podCIDR block (Kubernetes: 24). A
+    /// /22 holds 1,021 pod IPs, a node's default --max-pods 1,000.
+    #[arg(long, default_value_t = wasmpod_control::controllers::node_ipam::DEFAULT_NODE_CIDR_MASK_SIZE)]
+    node_cidr_mask_size: u8,
 }
 
 #[derive(Args)]
@@ -242,6 +249,10 @@ fn main() -> anyhow::Result<()> {
                 monitor_grace_period: args.node_monitor_grace_period,
                 default_toleration_seconds: args.default_toleration_seconds,
             },
+            pod_network: wasmpod_control::controllers::node_ipam::NodeIpamSettings::new(
+                args.cluster_cidr,
+                args.node_cidr_mask_size,
+            )?,
         })),
         Command::Node(args) => {
             let name = match (args.name, args.hollow) {

@@ -4,6 +4,7 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
+use wasmpod_control::controllers::node_ipam::NodeIpamSettings;
 use wasmpod_control::server::{NodeHealth, Server, ServerConfig};
 use wasmpod_control::store::StoreOptions;
 
@@ -17,6 +18,7 @@ pub struct Options {
     pub listen: SocketAddr,
     pub watch_window: usize,
     pub node_health: NodeHealth,
+    pub pod_network: NodeIpamSettings,
 }
 
 /// A bound API server, its admin kubeconfig and the lock on its data dir.
@@ -40,6 +42,7 @@ pub async fn start(opts: Options) -> anyhow::Result<Started> {
         },
         controllers: true,
         node_health: opts.node_health,
+        pod_network: opts.pod_network,
     };
     let server = Server::bind(config).await?;
     let kubeconfig = kubeconfig::write(&data.path, server.addr)?;

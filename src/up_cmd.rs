@@ -29,6 +29,7 @@ pub async fn run(opts: Options) -> anyhow::Result<()> {
         listen: opts.listen,
         watch_window: 10_000,
         node_health: Default::default(),
+        pod_network: Default::default(),
     })
     .await?;
     let api_addr = loopback(started.server.addr);

@@ -141,7 +141,7 @@ fn a_pod_reaches_a_pod_on_another_node_by_pod_ip() {
     assert_ne!(
         subnet(&client_ip),
         subnet(&server_ip),
-        "each node hands out pod IPs of its own /24"
+        "each node hands out pod IPs of its own block"
     );
     let replied = eventually(REACH, || {
         let out = c.kubectl(&["logs", "-n", &ns, "client"]);

@@ -6,11 +6,13 @@
 mod common;
 
 use std::collections::HashSet;
+use std::net::Ipv4Addr;
 use std::sync::OnceLock;
 use std::time::Duration;
 
 use common::node::{NodeOptions, NodeProcess, example_image};
 use common::{Cluster, eventually, namespace};
+use ipnet::Ipv4Net;
 use serde_json::json;
 
 const START: Duration = Duration::from_secs(60);
@@ -49,13 +51,16 @@ fn pod_cidr(c: &Cluster, node: &str) -> String {
     found.unwrap_or_else(|| panic!("node {node} got no pod CIDR"))
 }
 
-/// `10.42.N.0/24` -> `10.42.N.`: the prefix every IP of it starts with.
-fn prefix_of(cidr: &str) -> String {
+/// The node's block, checked to be a /22 (the server's default
+/// `--node-cidr-mask-size`) of the default pod network 10.42.0.0/16.
+fn block_of(cidr: &str) -> Ipv4Net {
+    let block: Ipv4Net = cidr.parse().expect("podCIDR is a CIDR");
+    let cluster: Ipv4Net = "10.42.0.0/16".parse().expect("a CIDR");
     assert!(
-        cidr.starts_with("10.42.") && cidr.ends_with(".0/24"),
-        "a /24 of 10.42.0.0/16, got {cidr}"
+        block.prefix_len() == 22 && cluster.contains(&block) && block.trunc() == block,
+        "a /22 of 10.42.0.0/16, got {cidr}"
     );
-    cidr.trim_end_matches("0/24").to_string()
+    block
 }
 
 fn pinned_pod(ns: &str, name: &str, node: &str) -> String {
@@ -95,8 +100,8 @@ fn nodes_get_distinct_pod_cidrs() {
     let (a, b) = nodes();
     let c = Cluster::shared();
     let (cidr_a, cidr_b) = (pod_cidr(c, &a.name), pod_cidr(c, &b.name));
-    prefix_of(&cidr_a);
-    prefix_of(&cidr_b);
+    block_of(&cidr_a);
+    block_of(&cidr_b);
     assert_ne!(cidr_a, cidr_b);
 }
 
@@ -106,17 +111,20 @@ fn pods_get_distinct_ips_of_their_nodes_cidr() {
     let (c, ns) = namespace("pod-ips");
     let mut seen = HashSet::new();
     for node in [&a.name, &b.name] {
-        let prefix = prefix_of(&pod_cidr(c, node));
+        let block = block_of(&pod_cidr(c, node));
         for i in 0..2 {
             let name = format!("{node}-{i}");
             c.apply(&pinned_pod(&ns, &name, node));
             let ip = running_pod_ip(c, &ns, &name);
+            let addr: Ipv4Addr = ip.parse().expect("podIP is an IPv4 address");
             assert!(
-                ip.starts_with(&prefix),
-                "{name} on {node}: {ip} not in {prefix}0/24"
+                block.contains(&addr),
+                "{name} on {node}: {ip} not in {block}"
             );
             assert!(
-                !ip.ends_with(".0") && !ip.ends_with(".1"),
+                addr != block.network()
+                    && addr != block.broadcast()
+                    && u32::from(addr) != u32::from(block.network()) + 1,
                 "{ip} is reserved"
             );
             assert!(seen.insert(ip.clone()), "{ip} given twice");

@@ -29,6 +29,11 @@ pub struct Server {
 impl Server {
     /// Starts the server on SQLite in a fresh data dir, or on `datastore`.
     pub fn start(datastore: Option<&str>) -> anyhow::Result<Server> {
+        Self::start_with(datastore, &[])
+    }
+
+    /// [`Server::start`] with more flags for `wasmpod server`.
+    pub fn start_with(datastore: Option<&str>, flags: &[&str]) -> anyhow::Result<Server> {
         let data_dir = tempfile::Builder::new()
             .prefix("wasmpod-bench-")
             .tempdir()
@@ -47,6 +52,7 @@ impl Server {
         if let Some(url) = datastore {
             cmd.arg("--datastore").arg(url);
         }
+        cmd.args(flags);
         // The server's own default log filter, whatever the caller's
         // environment asks for: debug logging would be part of the figure.
         cmd.env_remove("RUST_LOG")

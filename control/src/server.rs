@@ -9,6 +9,7 @@ use std::time::Duration;
 use tokio::net::TcpListener;
 
 use crate::apiserver::{self, ApiState};
+use crate::controllers::node_ipam::NodeIpamSettings;
 use crate::controllers::{self, ControllerConfig};
 use crate::store::{Store, StoreError, StoreOptions};
 
@@ -27,6 +28,8 @@ pub struct ServerConfig {
     /// API; off for a bare API server.
     pub controllers: bool,
     pub node_health: NodeHealth,
+    /// `--cluster-cidr` and `--node-cidr-mask-size`.
+    pub pod_network: NodeIpamSettings,
 }
 
 /// How node failures are handled: how long a silent node has before it is
@@ -74,6 +77,7 @@ pub struct Server {
     listener: TcpListener,
     controllers: bool,
     node_health: NodeHealth,
+    pod_network: NodeIpamSettings,
 }
 
 impl Server {
@@ -106,6 +110,7 @@ impl Server {
             listener,
             controllers: config.controllers,
             node_health: config.node_health,
+            pod_network: config.pod_network,
         })
     }
 
@@ -124,6 +129,7 @@ impl Server {
         let controllers = if self.controllers {
             let mut config = ControllerConfig::new(format!("http://{}", loopback(self.addr)));
             config.node_lifecycle.grace_period = self.node_health.monitor_grace_period;
+            config.node_ipam = self.pod_network;
             Some(
                 controllers::spawn(config, controllers_stop.clone())
                     .map_err(ServerError::Controllers)?,

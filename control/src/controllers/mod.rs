@@ -46,6 +46,8 @@ pub struct ControllerContext {
     pub stop: CancellationToken,
     /// How the node lifecycle controller judges nodes (server flags).
     pub node_lifecycle: node_lifecycle::NodeLifecycleSettings,
+    /// How the node IPAM controller cuts the pod network (server flags).
+    pub node_ipam: node_ipam::NodeIpamSettings,
 }
 
 impl ControllerContext {
@@ -100,6 +102,7 @@ pub struct ControllerConfig {
     pub identity: String,
     pub leader_election: LeaderElectionConfig,
     pub node_lifecycle: node_lifecycle::NodeLifecycleSettings,
+    pub node_ipam: node_ipam::NodeIpamSettings,
 }
 
 impl ControllerConfig {
@@ -117,6 +120,7 @@ impl ControllerConfig {
             leader_election: LeaderElectionConfig::new(identity.clone()),
             identity,
             node_lifecycle: node_lifecycle::NodeLifecycleSettings::default(),
+            node_ipam: node_ipam::NodeIpamSettings::default(),
         }
     }
 }
@@ -135,20 +139,30 @@ pub fn spawn(
         name: config.leader_election.name.clone(),
     };
     let identity = config.identity.clone();
-    let node_lifecycle = config.node_lifecycle;
+    let settings = Settings {
+        node_lifecycle: config.node_lifecycle,
+        node_ipam: config.node_ipam,
+    };
     Ok(tokio::spawn(leader::run_elected(
         lease,
         config.leader_election,
         shutdown,
-        move |term| run_controllers(client.clone(), identity.clone(), node_lifecycle, term),
+        move |term| run_controllers(client.clone(), identity.clone(), settings, term),
     )))
+}
+
+/// The controllers' settings from the server's flags.
+#[derive(Debug, Clone, Copy)]
+struct Settings {
+    node_lifecycle: node_lifecycle::NodeLifecycleSettings,
+    node_ipam: node_ipam::NodeIpamSettings,
 }
 
 /// Runs every controller until `stop`.
 async fn run_controllers(
     client: ApiClient,
     identity: String,
-    node_lifecycle: node_lifecycle::NodeLifecycleSettings,
+    settings: Settings,
     stop: CancellationToken,
 ) {
     let mut running = JoinSet::new();
@@ -157,7 +171,8 @@ async fn run_controllers(
             client: client.clone(),
             identity: identity.clone(),
             stop: stop.clone(),
-            node_lifecycle,
+            node_lifecycle: settings.node_lifecycle,
+            node_ipam: settings.node_ipam,
         };
         tracing::info!(controller = name, "starting");
         running.spawn(start(ctx));

@@ -1,8 +1,8 @@
 //! The node IPAM controller, as kube-controller-manager's node-ipam
 //! controller with its range allocator: every Node gets `spec.podCIDR` and
-//! `spec.podCIDRs`, the lowest free /24 of the cluster's pod network
-//! (10.42.0.0/16, which the nodes' virtual networks use as well), from
-//! which its agent hands out pod IPs.
+//! `spec.podCIDRs`, the lowest free block of the cluster's pod network
+//! (`--cluster-cidr`, 10.42.0.0/16, in `--node-cidr-mask-size` blocks,
+//! /22), from which its agent hands out pod IPs.
 //!
 //! A Node that has a pod CIDR keeps it (the API server refuses to change
 //! it). Blocks are chosen one Node at a time (one worker), counting the
@@ -34,9 +34,6 @@ use crate::controllers::runtime::{
 };
 use plan::{Pending, Plan};
 
-/// The size of each Node's block.
-pub const NODE_CIDR_PREFIX: u8 = 24;
-
 const COMPONENT: &str = "node-controller";
 /// The reason of the event a Node gets when no block is left.
 pub const REASON_CIDR_NOT_AVAILABLE: &str = "CIDRNotAvailable";
@@ -46,9 +43,63 @@ const RETRY_BACKOFF: Backoff = Backoff {
     max: Duration::from_secs(30),
 };
 
-/// The cluster's pod network, which the Nodes' blocks are cut from.
-pub fn cluster_cidr() -> Ipv4Net {
-    Ipv4Net::new(Ipv4Addr::new(10, 42, 0, 0), 16).unwrap_or_default()
+/// The default size of each Node's block (`--node-cidr-mask-size`): a /22
+/// holds 1,021 pod IPs, enough for a node's default 1,000 pods; the
+/// default pod network then holds 64 nodes.
+pub const DEFAULT_NODE_CIDR_MASK_SIZE: u8 = 22;
+
+/// The cluster's pod network and how it is cut into the Nodes' blocks:
+/// the server's `--cluster-cidr` and `--node-cidr-mask-size`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NodeIpamSettings {
+    cluster_cidr: Ipv4Net,
+    node_mask_size: u8,
+}
+
+/// Pod network settings that cannot work.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum NodeIpamSettingsError {
+    #[error(
+        "--node-cidr-mask-size {mask} must be at least the prefix of --cluster-cidr {cluster} and at most 30"
+    )]
+    MaskSize { cluster: Ipv4Net, mask: u8 },
+}
+
+impl NodeIpamSettings {
+    /// Blocks of `/node_mask_size` cut from `cluster_cidr` (truncated to its
+    /// network address).
+    pub fn new(cluster_cidr: Ipv4Net, node_mask_size: u8) -> Result<Self, NodeIpamSettingsError> {
+        if node_mask_size < cluster_cidr.prefix_len() || node_mask_size > 30 {
+            return Err(NodeIpamSettingsError::MaskSize {
+                cluster: cluster_cidr,
+                mask: node_mask_size,
+            });
+        }
+        Ok(Self {
+            cluster_cidr: cluster_cidr.trunc(),
+            node_mask_size,
+        })
+    }
+
+    /// The cluster's pod network, which the Nodes' blocks are cut from.
+    pub fn cluster_cidr(&self) -> Ipv4Net {
+        self.cluster_cidr
+    }
+
+    /// The prefix length of each Node's block.
+    pub fn node_mask_size(&self) -> u8 {
+        self.node_mask_size
+    }
+}
+
+impl Default for NodeIpamSettings {
+    /// 10.42.0.0/16 in /22 blocks.
+    fn default() -> Self {
+        Self {
+            cluster_cidr: Ipv4Net::new(Ipv4Addr::new(10, 42, 0, 0), 16).unwrap_or_default(),
+            node_mask_size: DEFAULT_NODE_CIDR_MASK_SIZE,
+        }
+    }
 }
 
 /// A failed write of a Node's pod CIDR.
@@ -69,6 +120,7 @@ struct Ctx {
     /// Node UIDs already told that no block is left.
     reported: Mutex<HashSet<String>>,
     events: EventRecorder,
+    settings: NodeIpamSettings,
 }
 
 /// Runs the node IPAM controller until `ctx.stop`.
@@ -97,6 +149,7 @@ pub async fn run(ctx: ControllerContext) {
         pending: Mutex::default(),
         reported: Mutex::default(),
         events: ctx.event_recorder(COMPONENT),
+        settings: ctx.node_ipam,
     });
     let mut informers = Informers::new(&ctx.stop);
     informers.start(nodes);
@@ -119,7 +172,13 @@ async fn reconcile(key: ObjectRef, ctx: Arc<Ctx>) -> Result<Action, NodeIpamErro
     let decision = {
         let mut pending = lock(&ctx.pending);
         plan::prune(&mut pending, &nodes);
-        plan::plan(&node, &nodes, &pending, cluster_cidr(), NODE_CIDR_PREFIX)
+        plan::plan(
+            &node,
+            &nodes,
+            &pending,
+            ctx.settings.cluster_cidr(),
+            ctx.settings.node_mask_size(),
+        )
     };
     let uid = node.metadata.uid.clone().unwrap_or_default();
     let cidr = match decision {
@@ -129,7 +188,7 @@ async fn reconcile(key: ObjectRef, ctx: Arc<Ctx>) -> Result<Action, NodeIpamErro
         }
         Plan::Exhausted => {
             if lock(&ctx.reported).insert(uid) {
-                tracing::warn!(node = %key.name, range = %cluster_cidr(), "no pod CIDR left for the node");
+                tracing::warn!(node = %key.name, range = %ctx.settings.cluster_cidr(), "no pod CIDR left for the node");
                 ctx.events.record(
                     node.as_ref(),
                     EventType::Warning,

@@ -7,6 +7,7 @@ use ipnet::Ipv4Net;
 use k8s_openapi::api::core::v1::{Node, NodeSpec};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
+use super::NodeIpamSettings;
 use super::plan::{Pending, Plan, plan, prune};
 
 fn net(text: &str) -> Ipv4Net {
@@ -152,4 +153,18 @@ fn pruning_keeps_only_assignments_still_on_their_way() {
     prune(&mut pending, &nodes);
     let left: Vec<&str> = pending.keys().map(String::as_str).collect();
     assert_eq!(left, vec!["waiting"]);
+}
+
+#[test]
+fn settings_refuse_a_block_larger_than_the_network_or_too_small_for_pods() {
+    assert_eq!(NodeIpamSettings::default().cluster_cidr(), range());
+    assert_eq!(NodeIpamSettings::default().node_mask_size(), 22);
+    let settings = NodeIpamSettings::new(net("10.64.1.2/10"), 24).expect("valid settings");
+    assert_eq!(settings.cluster_cidr(), net("10.64.0.0/10"));
+    assert!(NodeIpamSettings::new(net("10.42.0.0/16"), 15).is_err());
+    assert!(NodeIpamSettings::new(net("10.42.0.0/16"), 31).is_err());
+    let message = NodeIpamSettings::new(net("10.42.0.0/16"), 8)
+        .expect_err("a /8 block of a /16")
+        .to_string();
+    assert!(message.contains("--node-cidr-mask-size 8"), "{message}");
 }
