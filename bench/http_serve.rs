@@ -87,6 +87,10 @@ async fn run() -> anyhow::Result<()> {
         Some(wasmtime) => {
             let figures = wasmtime_serve(&wasmtime, &component).await?;
             figures.print("wasmtime serve (same component)");
+            println!(
+                "  wasmpod / wasmtime serve: {:.0} % (target >= 50 %)",
+                100.0 * node.rate() / figures.rate()
+            );
         }
     }
     Ok(())
@@ -119,8 +123,12 @@ struct Figures {
 }
 
 impl Figures {
+    fn rate(&self) -> f64 {
+        self.requests as f64 / self.elapsed.as_secs_f64()
+    }
+
     fn print(&self, what: &str) {
-        let rate = self.requests as f64 / self.elapsed.as_secs_f64();
+        let rate = self.rate();
         println!(
             "  {what}: {rate:.0} requests/s with {CLIENTS} keep-alive clients \
              (p50 {:.0} µs, p99 {:.0} µs, {} errors)",
