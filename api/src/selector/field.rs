@@ -2,6 +2,7 @@
 //! fields of an object with a value, the per-kind list of fields the API
 //! server allows, and how each field reads from a stored object.
 
+use std::borrow::Cow;
 use std::fmt;
 
 use serde_json::Value;
@@ -65,7 +66,7 @@ pub fn supported_fields(kind: &str) -> impl Iterator<Item = &'static str> {
 /// fields as the zero value of their Go type (`""`, `false`, `0`), which is
 /// what the API server compares (`spec.nodeName=` selects unbound pods,
 /// `spec.unschedulable=false` selects nodes that never set it).
-pub fn field_value(object: &Value, field: &str) -> String {
+pub fn field_value<'a>(object: &'a Value, field: &str) -> Cow<'a, str> {
     let found = match field {
         // Events expose their reporting component under a short name.
         "source" => object.pointer("/source/component"),
@@ -76,11 +77,11 @@ pub fn field_value(object: &Value, field: &str) -> String {
         _ => dotted(object, field),
     };
     match found {
-        Some(Value::String(s)) => s.clone(),
-        Some(Value::Bool(b)) => b.to_string(),
-        Some(Value::Number(n)) => n.to_string(),
-        Some(Value::Null) | None => zero_value(field).to_string(),
-        Some(other) => other.to_string(),
+        Some(Value::String(s)) => Cow::Borrowed(s),
+        Some(Value::Bool(b)) => Cow::Owned(b.to_string()),
+        Some(Value::Number(n)) => Cow::Owned(n.to_string()),
+        Some(Value::Null) | None => Cow::Borrowed(zero_value(field)),
+        Some(other) => Cow::Owned(other.to_string()),
     }
 }
 

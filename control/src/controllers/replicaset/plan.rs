@@ -112,9 +112,16 @@ pub fn plan(
 ) -> Plan {
     let mut plan = Plan::default();
     for pod in pods {
+        let controller = controller_uid(pod.as_ref());
+        // Another controller's pods are not ours to adopt or count; most
+        // pods of a busy namespace are, so the selector is evaluated only
+        // for this owner's pods and for orphans.
+        if controller.is_some_and(|uid| uid != owner_uid) {
+            continue;
+        }
         let matches = selects(selector, pod.metadata.labels.as_ref());
-        match controller_uid(pod.as_ref()) {
-            Some(uid) if uid == owner_uid => {
+        match controller {
+            Some(_) => {
                 if !matches {
                     plan.release.push(Arc::clone(pod));
                 } else if is_active(pod) {
